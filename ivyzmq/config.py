@@ -1,0 +1,169 @@
+"""The YAML cluster file, loaded once into validated, typed objects.
+
+A bad file raises ConfigError with one message naming the field; the command-line entry
+points print it and exit with status 2.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import yaml
+
+DEFAULT_CONFIG = "config/cluster.yaml"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class Timing(_Strict):
+    heartbeat_interval: float = 0.5   # managers publish a heartbeat this often (s)
+    liveness: int = 3                 # a peer is dead after this many missed heartbeats
+    retry_timeout: float = 0.5        # a node re-sends an unanswered request after this (s)
+    retries: int = 3                  # unanswered re-sends before a node tries the next manager
+    redrive_timeout: float = 2.0      # a manager re-sends the messages of a stuck operation (s)
+    step_delay: float = 0.0           # demo knob: pause before acting on each state change (s)
+    op_timeout: float = 10.0          # a client gives up waiting for one read or write (s)
+
+    @property
+    def dead_after(self) -> float:
+        return self.heartbeat_interval * self.liveness
+
+
+class ManagerSpec(_Strict):
+    name: str
+    endpoint: str      # ROUTER: nodes, peers and tools talk to the manager here
+    heartbeat: str     # PUB: heartbeats for the other managers
+
+
+class NodeSpec(_Strict):
+    id: int
+    endpoint: str      # ROUTER: page transfers, manager messages and client requests
+
+    @property
+    def name(self) -> str:
+        return f"node{self.id}"
+
+
+class Cluster(_Strict):
+    pages: int
+    managers: list[ManagerSpec]
+    nodes: list[NodeSpec]
+    page_size: int = 4096
+    failback: bool = True
+    timing: Timing = Timing()
+
+    # -- derived ids: nodes 0..N-1, managers N..N+M-1 in failover order --------------------
+    @property
+    def manager_ids(self) -> list[int]:
+        n = len(self.nodes)
+        return list(range(n, n + len(self.managers)))
+
+    @property
+    def node_ids(self) -> list[int]:
+        return [spec.id for spec in self.nodes]
+
+    def initial_owner(self, page: int) -> int:
+        return page % len(self.nodes)
+
+    def endpoint(self, pid: int) -> str:
+        n = len(self.nodes)
+        return self.nodes[pid].endpoint if pid < n else self.managers[pid - n].endpoint
+
+    def name(self, pid: int) -> str:
+        n = len(self.nodes)
+        return self.nodes[pid].name if pid < n else self.managers[pid - n].name
+
+    def daemon_names(self) -> list[str]:
+        return [m.name for m in self.managers] + [nd.name for nd in self.nodes]
+
+    def pid_of(self, name: str) -> int:
+        """Process id for a daemon name: a manager name, `nodeK`, or a bare node number."""
+        for i, m in enumerate(self.managers):
+            if m.name == name:
+                return len(self.nodes) + i
+        key = name.removeprefix("node")
+        if key.isdigit() and int(key) < len(self.nodes):
+            return int(key)
+        raise ConfigError(f"no daemon named {name!r} (have: {', '.join(self.daemon_names())})")
+
+
+def _check(c: Cluster) -> None:
+    if c.pages < 1:
+        raise ConfigError("pages: must be at least 1")
+    if not 1 <= c.page_size <= 64 * 1024 * 1024:
+        raise ConfigError("page_size: must be between 1 and 67108864 bytes")
+    if not c.managers:
+        raise ConfigError("managers: at least one manager is needed")
+    if not c.nodes:
+        raise ConfigError("nodes: at least one node is needed")
+    if len(c.managers) > 16:
+        raise ConfigError("managers: at most 16 managers")
+    for i, nd in enumerate(c.nodes):
+        if nd.id != i:
+            raise ConfigError(f"nodes[{i}].id: expected {i} (ids run 0..N-1 in order), got {nd.id}")
+    seen: dict[str, str] = {}
+    for i, m in enumerate(c.managers):
+        if not m.name or m.name.startswith("node") or m.name.isdigit():
+            raise ConfigError(f"managers[{i}].name: {m.name!r} is empty or looks like a node name")
+        if m.name in seen:
+            raise ConfigError(f"managers[{i}].name: duplicate name {m.name!r}")
+        seen[m.name] = m.name
+    endpoints: dict[str, str] = {}
+    fields = [(f"managers[{i}].{f}", getattr(m, f)) for i, m in enumerate(c.managers)
+              for f in ("endpoint", "heartbeat")]
+    fields += [(f"nodes[{i}].endpoint", nd.endpoint) for i, nd in enumerate(c.nodes)]
+    for where, ep in fields:
+        if "://" not in ep or ep.split("://", 1)[0] not in ("tcp", "ipc", "inproc"):
+            raise ConfigError(f"{where}: {ep!r} is not a tcp://, ipc:// or inproc:// endpoint")
+        if ep in endpoints:
+            raise ConfigError(f"{where}: duplicate endpoint {ep!r} (also {endpoints[ep]})")
+        endpoints[ep] = where
+    t = c.timing
+    for name in ("heartbeat_interval", "retry_timeout", "redrive_timeout", "op_timeout"):
+        if getattr(t, name) <= 0:
+            raise ConfigError(f"timing.{name}: must be positive")
+    if t.step_delay < 0:
+        raise ConfigError("timing.step_delay: must not be negative")
+    if t.liveness < 1 or t.retries < 1:
+        raise ConfigError("timing.liveness and timing.retries: must be at least 1")
+
+
+def parse(data: object, source: str = "<config>") -> Cluster:
+    try:
+        cluster = msgspec.convert(data, Cluster, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_readable(str(exc))) from None
+    _check(cluster)
+    return cluster
+
+
+def _readable(text: str) -> str:
+    """msgspec says 'Expected `int`, got `str` - at `$.nodes[0].id`'; put the field first."""
+    if " - at `$." in text:
+        what, where = text.rsplit(" - at `$.", 1)
+        return f"{where.rstrip('`')}: {what}"
+    return text
+
+
+def load(path: str | Path) -> Cluster:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return parse(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

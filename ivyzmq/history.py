@@ -1,0 +1,138 @@
+"""Record of the operations clients performed on the shared memory.
+
+The shared memory is a set of numbered pages and each page behaves as a
+read/write register.  Workloads record every read and write they issue, with
+the interval of monotonic time during which it was outstanding and how it
+ended, so that `ivyzmq.checker` can later decide whether the run was
+linearizable.
+
+Histories are stored as JSON Lines (one `Op` per line) so that a run that
+crashes part way still leaves every completed line readable, and so that the
+files can be inspected with ordinary text tools.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Iterable
+from typing import Literal
+
+import msgspec
+
+__all__ = ["History", "HistoryError", "Op", "load", "save_ops"]
+
+Kind = Literal["read", "write"]
+Outcome = Literal["ok", "failed", "unknown"]
+
+
+class HistoryError(Exception):
+    """A history file could not be read or contains a malformed line."""
+
+
+class Op(msgspec.Struct, forbid_unknown_fields=True):
+    """One read or write of one page, as observed by the client that issued it.
+
+    `value` is the value written (for a write) or the value returned (for an
+    ok read); `""` is the initial value of every page.  `start` and `end` are
+    `time.monotonic()` seconds: `start` is taken before the request is sent,
+    `end` after the reply is received, so the op's real effect lies somewhere
+    inside `[start, end]`.  `end` is None when the op never returned.
+
+    `outcome` is "ok" (it returned successfully), "failed" (it definitely had
+    no effect) or "unknown" (e.g. a timeout: it may or may not have taken
+    effect, possibly even after the client gave up).
+    """
+
+    client: int
+    node: int
+    page: int
+    kind: Kind
+    value: str
+    start: float
+    end: float | None
+    outcome: Outcome
+
+    def __post_init__(self) -> None:
+        # Checked here so that both hand-built ops and decoded lines are
+        # rejected early, with a message that names the offending field.
+        if not math.isfinite(self.start):
+            raise ValueError(f"field `start` must be finite, got {self.start!r}")
+        if self.end is not None:
+            if not math.isfinite(self.end):
+                raise ValueError(f"field `end` must be finite, got {self.end!r}")
+            if self.end < self.start:
+                raise ValueError(
+                    f"field `end` ({self.end!r}) is before `start` ({self.start!r})"
+                )
+        elif self.outcome == "ok":
+            raise ValueError("field `end` is null but `outcome` is 'ok'")
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Op)
+
+
+class History:
+    """Thread-safe, append-only list of ops.
+
+    Workloads record from many client threads at once, so appends take a
+    lock; `ops()` returns a snapshot so the caller never sees a list that is
+    still growing.
+    """
+
+    def __init__(self, ops: Iterable[Op] = ()) -> None:
+        self._lock = threading.Lock()
+        self._ops: list[Op] = list(ops)
+
+    def append(self, op: Op) -> None:
+        """Record one finished (or abandoned) op."""
+        with self._lock:
+            self._ops.append(op)
+
+    def ops(self) -> list[Op]:
+        """A snapshot copy of the ops recorded so far, in recording order."""
+        with self._lock:
+            return list(self._ops)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ops)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the ops recorded so far to `path` as JSON Lines."""
+        save_ops(path, self.ops())
+
+
+def save_ops(path: str | os.PathLike[str], ops: Iterable[Op]) -> None:
+    """Write `ops` to `path` as JSON Lines, one op per line."""
+    with open(path, "wb") as f:
+        for op in ops:
+            f.write(_encoder.encode(op))
+            f.write(b"\n")
+
+
+def load(path: str | os.PathLike[str]) -> list[Op]:
+    """Read a JSON Lines history written by `save_ops` / `History.save`.
+
+    Blank lines are ignored.  Any other problem raises `HistoryError` with a
+    message of the form "PATH:LINE: what is wrong", naming the field where
+    msgspec can tell, so a broken recorder is easy to find.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise HistoryError(f"{os.fspath(path)}: cannot read: {e.strerror or e}") from e
+    ops: list[Op] = []
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            ops.append(_decoder.decode(line))
+        except msgspec.ValidationError as e:
+            raise HistoryError(f"{os.fspath(path)}:{lineno}: invalid op: {e}") from e
+        except msgspec.DecodeError as e:
+            raise HistoryError(f"{os.fspath(path)}:{lineno}: not valid JSON: {e}") from e
+    return ops

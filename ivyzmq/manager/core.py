@@ -1,0 +1,359 @@
+"""The central manager as a pure state machine: one of several replicas (primary first,
+then backups), each passive, recovering or active. Messages and timer ticks go in, with the
+time; messages to send come out. No socket, clock or thread: the daemon and the simulator
+drive this same code.
+
+Rules it keeps (PROTOCOL.md section 3):
+- Replicate before acting: every step that changes page records ships the changed records to
+  the live backups with a sequence number; the step's messages are held until every backup
+  has acknowledged it.
+- A backup serves only after the earlier managers went silent for `liveness` heartbeats AND a
+  node asked it (the node's request is the vote). The primary also starts serving by itself
+  when no other manager is serving.
+- Each term has an epoch no other manager can pick (epoch mod M is the manager's index);
+  a manager that meets a newer active one steps down.
+- A manager that starts serving first asks every node for its page table (Recover) and
+  rebuilds its records from the answers before it serves.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import msgspec
+from loguru import logger
+
+from ivyzmq import bugs
+from ivyzmq import protocol as P
+from ivyzmq.manager import pages
+from ivyzmq.manager.roles import transition
+
+PUB = -1          # destination of heartbeats: the manager's PUB socket
+
+_clone_enc = msgspec.msgpack.Encoder()
+_clone_dec = msgspec.msgpack.Decoder(P.PageRec)
+
+
+def clone(rec: P.PageRec) -> P.PageRec:
+    return _clone_dec.decode(_clone_enc.encode(rec))
+
+
+@dataclass
+class Peer:
+    last_beat: float
+    role: str = "passive"
+    epoch: int = 0
+    seq: int = 0
+    boot: int = 0
+
+
+class Manager:
+    def __init__(self, pid: int, *, nodes: list[int], managers: list[int], pages: int,
+                 now: float, boot: int = 0, heartbeat_interval: float = 0.5,
+                 liveness: int = 3, redrive_timeout: float = 2.0, failback: bool = True,
+                 initial_owner=None):
+        self.pid, self.nodes, self.managers = pid, nodes, managers
+        self.index = managers.index(pid)
+        self.boot = boot
+        self.interval = heartbeat_interval
+        self.dead_after = heartbeat_interval * liveness
+        self.redrive_timeout = redrive_timeout
+        self.failback = failback
+        owner_of = initial_owner or (lambda p: p % len(nodes))
+        self.table = [P.PageRec(page=p, owner=owner_of(p)) for p in range(pages)]
+        self.role = "passive"
+        self.epoch = 0            # the term this manager serves in, or follows
+        self.max_epoch = 0        # the highest epoch seen anywhere
+        self.seq = 0              # replication log position
+        self.started = now
+        self.peers = {q: Peer(last_beat=now) for q in managers if q != pid}
+        self.last_beat_sent = -1e9
+        self.replicas: dict[int, int] = {}    # backup -> highest seq it acknowledged
+        self.held: deque[tuple[int, list]] = deque()
+        self.reports: dict[int, list[P.PageReport]] = {}
+        self.recover_sent = 0.0
+        self.sent_at: dict[int, float] = {}   # page -> when its operation last sent anything
+        self.problems: list[str] = []
+        self.out: list[tuple[int, P.Msg, None]] = []
+        self._step: list[tuple[int, P.Msg]] = []
+        self._dirty: set[int] = set()
+        self._now = now
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        return self.role == "active"
+
+    def alive(self, q: int) -> bool:
+        return self._now - self.peers[q].last_beat < self.dead_after
+
+    def drain(self) -> list[tuple[int, P.Msg, None]]:
+        out, self.out = self.out, []
+        return out
+
+    def _send(self, dest: int, msg: P.Msg) -> None:
+        msg.sender, msg.epoch = self.pid, self.epoch
+        self._step.append((dest, msg))
+
+    def _emit(self, out: pages.Out, page: int | None = None) -> None:
+        for dest, msg in out:
+            self._send(dest, msg)
+        if out and page is not None:
+            self.sent_at[page] = self._now
+
+    def _finish(self) -> None:
+        """End of a step: replicate what changed, hold the step's messages until acknowledged."""
+        step, self._step = self._step, []
+        if self._dirty and self.role == "active":
+            self.seq += 1
+            for q in self.replicas:
+                changes = [clone(self.table[p]) for p in sorted(self._dirty)]
+                self._direct(q, P.Replicate(seq=self.seq, changes=changes))
+        self._dirty.clear()
+        if step:
+            if self.replicas and self.role == "active" and \
+                    "replicate_after_act" not in bugs.ENABLED:
+                self.held.append((self.seq, step))
+            else:
+                self.out.extend((d, m, None) for d, m in step)
+        self._release()
+
+    def _direct(self, dest: int, msg: P.Msg) -> None:
+        """Send at once, outside the held step (replication and role traffic)."""
+        msg.sender, msg.epoch = self.pid, self.epoch
+        self.out.append((dest, msg, None))
+
+    def _release(self) -> None:
+        upto = min(self.replicas.values(), default=self.seq)
+        while self.held and self.held[0][0] <= upto:
+            _, step = self.held.popleft()
+            self.out.extend((d, m, None) for d, m in step)
+
+    def fire(self, event: str) -> None:
+        """Move the role machine; the table in roles.py says what each event does."""
+        new_role, action = transition(self.role, event)
+        if action is None:
+            logger.debug("manager {}: {} ignored in role {}", self.pid, event, self.role)
+            return
+        logger.info("manager {}: {} -> {} on {}", self.pid, self.role, new_role, event)
+        self.role = new_role
+        getattr(self, action)()
+
+    # -- role actions ----------------------------------------------------------------------
+
+    def _begin_recovery(self) -> None:
+        m = len(self.managers)
+        self.epoch = self.max_epoch = (self.max_epoch // m + 1) * m + self.index
+        self.replicas.clear()
+        self.held.clear()
+        self.reports = {}
+        self.recover_sent = self._now
+        if "trust_replica" in bugs.ENABLED:
+            self.fire("recovered")
+            return
+        for n in self.nodes:
+            self._direct(n, P.Recover())
+
+    def _serve(self) -> None:
+        for rec in self.table:
+            if "trust_replica" in bugs.ENABLED:
+                self._dirty.add(rec.page)
+                self.sent_at[rec.page] = self._now
+                continue
+            reports = {n: self.reports[n][rec.page] for n in self.nodes}
+            for problem in pages.reconcile(rec, reports):
+                logger.error("manager {}: {}", self.pid, problem)
+                self.problems.append(problem)
+            self._dirty.add(rec.page)
+            if rec.op is not None:
+                self.sent_at[rec.page] = self._now
+            elif rec.queue:
+                self._emit(pages.start(rec, rec.queue.pop(0)), rec.page)
+        self.reports = {}
+        for q, peer in self.peers.items():
+            if self.alive(q) and peer.role == "passive":
+                self._snapshot_to(q)
+        logger.info("manager {} serves epoch {}", self.pid, self.epoch)
+
+    def _step_down(self) -> None:
+        self.replicas.clear()
+        self.held.clear()
+        self.reports = {}
+
+    def _hand_back(self) -> None:
+        primary = self.managers[0]
+        self._direct(primary, P.Handback())
+        self._step_down()
+
+    # -- input -----------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        self._now = now
+        if now - self.last_beat_sent >= self.interval:
+            self.last_beat_sent = now
+            self._direct(PUB, P.Heartbeat(role=self.role, seq=self.seq, boot=self.boot))
+        if self.role == "passive" and self.index == 0 and self._nobody_serving(now):
+            self.fire("alone")
+        elif self.role == "recovering" and now - self.recover_sent >= self.interval:
+            self.recover_sent = now
+            for n in self.nodes:
+                if n not in self.reports:
+                    self._direct(n, P.Recover())
+        elif self.role == "active":
+            for q in [q for q in self.replicas if not self.alive(q)]:
+                logger.warning("manager {}: backup {} is silent; replicating without it",
+                               self.pid, q)
+                del self.replicas[q]
+            for rec in self.table:
+                if rec.op is not None and now - self.sent_at.get(rec.page, now) \
+                        >= self.redrive_timeout:
+                    self._emit(pages.pending_messages(rec), rec.page)
+            if self._primary_is_back():
+                self.fire("primary_back")
+        self._finish()
+
+    def _nobody_serving(self, now: float) -> bool:
+        """For the primary: no live peer serves, and each live peer has been heard from
+        (one not heard since we started may still be serving: wait out the grace)."""
+        return not any(self.alive(q) and (p.role != "passive" or p.last_beat <= self.started)
+                       for q, p in self.peers.items())
+
+    def _primary_is_back(self) -> bool:
+        primary = self.managers[0]
+        return (self.failback and self.index != 0 and self.alive(primary)
+                and self.peers[primary].role == "passive"
+                and self.replicas.get(primary, -1) >= self.seq and not self.held)
+
+    def receive(self, now: float, msg: P.Msg) -> None:
+        self._now = now
+        if msg.sender in self.peers:
+            self._from_peer(msg)
+        elif msg.sender in self.nodes:
+            self._from_node(msg)
+        else:
+            logger.warning("manager {} ignores {} from unknown sender {}", self.pid,
+                           P.type_name(msg), msg.sender)
+        self._finish()
+
+    def _from_peer(self, msg: P.Msg) -> None:
+        q = msg.sender
+        self.max_epoch = max(self.max_epoch, msg.epoch)
+        if isinstance(msg, P.Heartbeat):
+            peer = self.peers[q]
+            restarted = peer.boot != msg.boot
+            peer.last_beat, peer.role, peer.epoch, peer.seq, peer.boot = \
+                self._now, msg.role, msg.epoch, msg.seq, msg.boot
+            if msg.role != "passive" and msg.epoch > self.epoch:
+                self.fire("newer_epoch")
+            elif self.role == "active" and msg.role == "passive" and \
+                    (q not in self.replicas or restarted):
+                self._snapshot_to(q)
+            return
+        if msg.epoch < self.max_epoch and isinstance(msg, (P.Replicate, P.Snapshot, P.Handback)):
+            logger.debug("manager {} drops {} of old epoch {}", self.pid, P.type_name(msg),
+                         msg.epoch)
+            return
+        if isinstance(msg, P.ReplicateAck):
+            if self.role == "active" and q in self.replicas and msg.epoch == self.epoch:
+                self.replicas[q] = max(self.replicas[q], msg.seq)
+        elif isinstance(msg, P.SnapshotRequest):
+            if self.role == "active":
+                self._snapshot_to(q)
+        elif isinstance(msg, (P.Replicate, P.Snapshot)):
+            if self.role != "passive":
+                self.fire("newer_epoch")
+            self._apply(msg)
+        elif isinstance(msg, P.Handback):
+            self.fire("handback")
+        else:
+            logger.warning("manager {} ignores {} from manager {}", self.pid,
+                           P.type_name(msg), q)
+
+    def _snapshot_to(self, q: int) -> None:
+        self.replicas[q] = -1
+        snap = [clone(rec) for rec in self.table]
+        self._direct(q, P.Snapshot(seq=self.seq, pages=snap))
+
+    def _apply(self, msg: P.Replicate | P.Snapshot) -> None:
+        """A backup applies the active manager's log; a gap costs a snapshot."""
+        if isinstance(msg, P.Snapshot):
+            self.table, self.seq, self.epoch = list(msg.pages), msg.seq, msg.epoch
+        elif msg.epoch == self.epoch and msg.seq == self.seq + 1:
+            for rec in msg.changes:
+                self.table[rec.page] = rec
+            self.seq = msg.seq
+        elif msg.epoch != self.epoch or msg.seq > self.seq:
+            self._direct(msg.sender, P.SnapshotRequest())
+            return
+        self._direct(msg.sender, P.ReplicateAck(seq=self.seq))
+
+    def _from_node(self, msg: P.Msg) -> None:
+        n = msg.sender
+        if msg.epoch > self.max_epoch:
+            self.max_epoch = msg.epoch
+        if msg.epoch > self.epoch and self.role != "passive":
+            self.fire("newer_epoch")     # a newer manager took over while we were away
+        if isinstance(msg, P.TableReport):
+            if self.role == "recovering" and msg.epoch == self.epoch and \
+                    len(msg.pages) == len(self.table):
+                self.reports[n] = msg.pages
+                if len(self.reports) == len(self.nodes):
+                    self.fire("recovered")
+            return
+        if not isinstance(msg, P.IvyMsg) or not 0 <= msg.page < len(self.table):
+            logger.warning("manager {} ignores {} from node {}", self.pid, P.type_name(msg), n)
+            return
+        if self.role == "passive":
+            self._vote(msg)
+            if self.role == "passive":
+                return
+        if self.role == "recovering":
+            self._send(n, P.Ack(page=msg.page, rid=msg.rid))   # alive; ask again later
+            return
+        self._ivy(msg)
+
+    def _vote(self, msg: P.IvyMsg) -> None:
+        """A node asks a passive manager: point it at the one in charge, or take over."""
+        serving = [q for q, p in self.peers.items() if self.alive(q) and p.role != "passive"]
+        if serving:
+            hint = max(serving, key=lambda q: self.peers[q].epoch)
+        else:
+            earlier = [q for q in self.managers[:self.index] if self.alive(q)]
+            hint = earlier[0] if earlier else None
+        if hint is None and self._now - self.started < self.dead_after:
+            hint = self.pid       # just started: peers may be alive; ask me again shortly
+        if hint is not None:
+            self._direct(msg.sender, P.NotActive(hint=hint))
+            return
+        self.fire("vote")
+        self._send(msg.sender, P.Ack(page=msg.page, rid=msg.rid))
+
+    def _ivy(self, msg: P.IvyMsg) -> None:
+        rec = self.table[msg.page]
+        n = msg.sender
+        if isinstance(msg, (P.ReadRequest, P.WriteRequest)):
+            if msg.requester != n:
+                logger.warning("manager {}: {} from {} names requester {}; ignored", self.pid,
+                               P.type_name(msg), n, msg.requester)
+                return
+            kind = "read" if isinstance(msg, P.ReadRequest) else "write"
+            new, out = pages.request(rec, P.Req(kind, n, msg.rid))
+            if not new:
+                self._send(n, P.Ack(page=msg.page, rid=msg.rid))
+        elif isinstance(msg, P.InvalidateConfirmation):
+            new, out = pages.invalidated(rec, msg)
+        elif isinstance(msg, (P.ReadConfirmation, P.WriteConfirmation)):
+            new, out = pages.confirmed(rec, msg)
+            self._send(n, P.Ack(page=msg.page, rid=msg.rid, done=True))
+        else:
+            logger.warning("manager {} ignores {} from node {}", self.pid, P.type_name(msg), n)
+            return
+        if new:
+            self._dirty.add(msg.page)
+        self._emit(out, msg.page)
+
+    # -- readout -----------------------------------------------------------------------------
+
+    def status_table(self) -> list[list]:
+        return [[r.page, r.owner, list(r.copy_set)] for r in self.table]

@@ -1,0 +1,142 @@
+"""The central manager's Ivy logic on one page record: locks, FIFO queues, forwards,
+invalidations and confirmations (Li & Hudak's central manager, with the owner-upgrade and
+requester-in-copy_set cases). Pure: the functions mutate the record and return messages.
+
+A page's lock is `rec.op`: the one operation in flight. Requests for a locked page wait in
+`rec.queue`; requests for other pages are not affected.
+"""
+from __future__ import annotations
+
+from ivyzmq import bugs
+from ivyzmq import protocol as P
+
+Out = list[tuple[int, P.Msg]]
+
+
+def _msg(cls, rec: P.PageRec, op: P.Op | P.Req) -> P.IvyMsg:
+    return cls(page=rec.page, requester=op.requester, rid=op.rid, opseq=rec.opseq)
+
+
+def start(rec: P.PageRec, req: P.Req) -> Out:
+    """Take the page's lock for `req` and send its first messages."""
+    rec.opseq += 1
+    if req.kind == "read":
+        rec.op = P.Op("read", req.requester, req.rid, "forwarded")
+        return [(rec.owner, _msg(P.ReadForward, rec, req))]
+    # A requester holding a read copy keeps it while it upgrades; only the others go.
+    targets = [n for n in rec.copy_set if n != req.requester]
+    if "skip_invalidation" in bugs.ENABLED and targets:
+        targets.pop()
+    if targets:
+        rec.op = P.Op("write", req.requester, req.rid, "invalidating", targets)
+        return [(n, _msg(P.Invalidate, rec, req)) for n in targets]
+    rec.op = P.Op("write", req.requester, req.rid, "forwarded")
+    return proceed(rec)
+
+
+def proceed(rec: P.PageRec) -> Out:
+    """Every copy is gone: hand the page over, or upgrade the owner in place."""
+    op = rec.op
+    if op.requester == rec.owner:
+        op.phase = "granted"      # no transfer and no WriteForward to itself
+        return [(op.requester, _msg(P.WriteGrant, rec, op))]
+    op.phase = "forwarded"
+    return [(rec.owner, _msg(P.WriteForward, rec, op))]
+
+
+def pending_messages(rec: P.PageRec) -> Out:
+    """The messages the operation in flight still waits on, to send again after silence."""
+    op = rec.op
+    if op is None:
+        return []
+    if op.phase == "invalidating":
+        return [(n, _msg(P.Invalidate, rec, op)) for n in op.waiting]
+    if op.phase == "granted":
+        return [(op.requester, _msg(P.WriteGrant, rec, op))]
+    cls = P.ReadForward if op.kind == "read" else P.WriteForward
+    return [(rec.owner, _msg(cls, rec, op))]
+
+
+def request(rec: P.PageRec, req: P.Req) -> tuple[bool, Out]:
+    """A read or write fault. Returns (new, messages); a request id already seen is not new."""
+    if req.rid <= rec.last_rid.get(req.requester, 0) and "no_dedupe" not in bugs.ENABLED:
+        return False, []
+    rec.last_rid[req.requester] = req.rid
+    if rec.op is None:
+        return True, start(rec, req)
+    rec.queue.append(req)
+    return True, []
+
+
+def _matches(rec: P.PageRec, msg: P.IvyMsg, kind: str) -> bool:
+    op = rec.op
+    return op is not None and op.kind == kind and op.rid == msg.rid \
+        and op.requester == msg.requester
+
+
+def invalidated(rec: P.PageRec, msg: P.InvalidateConfirmation) -> tuple[bool, Out]:
+    op = rec.op
+    if not (_matches(rec, msg, "write") and op.phase == "invalidating"
+            and msg.sender in op.waiting):
+        return False, []
+    op.waiting.remove(msg.sender)
+    if msg.sender in rec.copy_set:
+        rec.copy_set.remove(msg.sender)
+    if "forward_each_confirmation" in bugs.ENABLED:
+        return True, proceed(rec)
+    return True, (proceed(rec) if not op.waiting else [])
+
+
+def confirmed(rec: P.PageRec, msg: P.IvyMsg) -> tuple[bool, Out]:
+    """Read or write confirmation: record the outcome, release the lock, start the next."""
+    kind = "read" if isinstance(msg, P.ReadConfirmation) else "write"
+    if not _matches(rec, msg, kind) or rec.op.phase == "invalidating":
+        return False, []
+    if kind == "read":
+        if msg.requester != rec.owner and msg.requester not in rec.copy_set:
+            rec.copy_set = sorted(rec.copy_set + [msg.requester])
+    else:
+        rec.owner, rec.copy_set = msg.requester, []
+    rec.op = None
+    return True, (start(rec, rec.queue.pop(0)) if rec.queue else [])
+
+
+def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
+    """Rebuild a page's record from every node's report (the nodes are the ground truth),
+    keeping the replicated queue order. Returns complaints about impossible states."""
+    problems: list[str] = []
+    owners = [n for n, r in reports.items() if r.is_owner]
+    rec.opseq = max([rec.opseq] + [r.opseq for r in reports.values()])
+    for n, r in reports.items():
+        rec.last_rid[n] = max(rec.last_rid.get(n, 0), r.last_rid)
+    # A fault is in transit when its page (or copy) left the owner but has not arrived.
+    sent = {(r.handoff.kind, r.handoff.to, r.handoff.rid): n
+            for n, r in reports.items() if r.handoff is not None}
+    transit = None
+    waiting: list[P.Req] = []
+    for n, r in reports.items():
+        if r.pending is None:
+            continue
+        req = P.Req(r.pending.kind, n, r.pending.rid)
+        if (req.kind, n, req.rid) in sent:
+            transit = req
+        else:
+            waiting.append(req)
+    if len(owners) > 1:
+        problems.append(f"page {rec.page}: several nodes claim ownership: {owners}")
+    if owners:
+        rec.owner = owners[0]
+    elif transit is not None and transit.kind == "write":
+        # The old owner stays on record until the confirmation, as in a normal write.
+        rec.owner = sent[(transit.kind, transit.requester, transit.rid)]
+    else:
+        problems.append(f"page {rec.page}: no node owns it and none is receiving it")
+    rec.copy_set = sorted(n for n, r in reports.items() if r.access == "Read"
+                          and n != rec.owner)
+    rec.op = None
+    if transit is not None:
+        rec.op = P.Op(transit.kind, transit.requester, transit.rid, "forwarded")
+    order = {(q.requester, q.rid): i for i, q in enumerate(rec.queue)}
+    rec.queue = sorted(waiting, key=lambda q: (order.get((q.requester, q.rid), len(order)),
+                                               q.rid, q.requester))
+    return problems

@@ -1,0 +1,328 @@
+"""The process node as a pure state machine: messages, local operations and timer ticks go in;
+messages to send and finished operations come out. No socket, clock or thread in here - the
+daemon, the embedded API and the simulator all drive this same code.
+
+A node keeps, per page: whether it owns it, its access (Nil / Read / ReadWrite), the bytes
+when it has access, and for fault tolerance the fault it is waiting on, the newest request id
+it issued, the manager's operation number it last saw, and the last page it handed away (so a
+page in transit is visible to a recovering manager and a re-sent forward can be answered).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from ivyzmq import bugs
+from ivyzmq import protocol as P
+
+NIL, READ, RW = "Nil", "Read", "ReadWrite"
+
+
+class PageError(ValueError):
+    """A local operation that can never succeed: bad page number, data too long, ..."""
+
+
+@dataclass(slots=True)
+class LocalOp:
+    opid: int
+    kind: str
+    data: bytes = b""
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class PageState:
+    is_owner: bool = False
+    access: str = NIL
+    opseq: int = 0
+    last_rid: int = 0
+    pending: P.Pending | None = None
+    handoff: P.Handoff | None = None
+    handoff_data: bytes | None = None
+    local: deque = field(default_factory=deque)
+
+
+@dataclass(slots=True)
+class Outstanding:
+    """A message to the manager that is re-sent (same rid) until answered."""
+
+    msg: P.IvyMsg
+    sent_at: float
+    first: float      # first sent to the current manager: silence is measured from here
+
+
+Send = tuple[int, P.Msg, bytes | None]
+Done = tuple[int, bytes | None, str | None]
+
+
+class Node:
+    def __init__(self, pid: int, *, n_nodes: int, managers: list[int], pages: int,
+                 page_size: int, retry_timeout: float = 0.5, retries: int = 3,
+                 rid_base: int = 0, initial_owner=None):
+        self.pid = pid
+        self.managers = managers
+        self.page_size = page_size
+        self.retry_timeout = retry_timeout
+        self.silence_limit = retry_timeout * retries
+        owner_of = initial_owner or (lambda p: p % n_nodes)
+        self.pages = [PageState() for _ in range(pages)]
+        # data[p] is the page's bytes while this node has access, else None. Kept apart from
+        # PageState so an embedded read hit is one list lookup (bytes are immutable, so a
+        # reader on another thread sees either the old or the new page, never a torn one).
+        self.data: list[bytes | None] = [None] * pages
+        for p, st in enumerate(self.pages):
+            if owner_of(p) == pid:
+                st.is_owner, st.access = True, RW
+                self.data[p] = bytes(page_size)
+        self.epoch = 0
+        self.manager = managers[0]
+        self.suspect: int | None = None   # manager left for silence; don't bounce back to it
+        self.last_heard = 0.0
+        self.next_rid = rid_base
+        self.outstanding: dict[int, Outstanding] = {}
+        self.out: list[Send] = []
+        self.done: list[Done] = []
+
+    # -- outputs -----------------------------------------------------------------------------
+
+    def drain(self) -> tuple[list[Send], list[Done]]:
+        out, done = self.out, self.done
+        self.out, self.done = [], []
+        return out, done
+
+    def _send(self, dest: int, msg: P.Msg, payload: bytes | None = None) -> None:
+        msg.sender, msg.epoch = self.pid, self.epoch
+        self.out.append((dest, msg, payload))
+
+    def _to_manager(self, now: float, msg: P.IvyMsg) -> None:
+        self.outstanding[msg.rid] = Outstanding(msg, now, now)
+        self._send(self.manager, msg)
+
+    # -- local operations --------------------------------------------------------------------
+
+    def check_op(self, page: int, data: bytes = b"", offset: int = 0) -> None:
+        if not isinstance(page, int) or not 0 <= page < len(self.pages):
+            raise PageError(f"page {page!r} out of range 0..{len(self.pages) - 1}")
+        if offset < 0 or offset + len(data) > self.page_size:
+            raise PageError(f"{len(data)} bytes at offset {offset} do not fit a page of "
+                            f"{self.page_size} bytes")
+
+    def read_hit(self, page: int) -> bytes | None:
+        """The page's bytes if this node holds a copy (no protocol step needed), else None."""
+        return self.data[page]
+
+    def start(self, now: float, opid: int, kind: str, page: int, data: bytes = b"",
+              offset: int = 0) -> None:
+        """Begin a local read or write; its result appears in `done` now or later."""
+        self.check_op(page, data, offset)
+        st = self.pages[page]
+        st.local.append(LocalOp(opid, kind, bytes(data), offset))
+        if len(st.local) == 1:
+            self._advance(now, page)
+
+    def _advance(self, now: float, page: int) -> None:
+        """Finish queued local operations the page's access allows; fault for the next one."""
+        st = self.pages[page]
+        while st.local:
+            op = st.local[0]
+            if op.kind == "read" and st.access != NIL:
+                self.done.append((op.opid, self.data[page], None))
+            elif op.kind == "write" and st.access == RW:
+                old = self.data[page]
+                end = op.offset + len(op.data)
+                self.data[page] = old[:op.offset] + op.data + old[end:]
+                self.done.append((op.opid, None, None))
+            else:
+                if st.pending is None:
+                    self.next_rid += 1
+                    rid = st.last_rid = self.next_rid
+                    st.pending = P.Pending(op.kind, rid)
+                    cls = P.ReadRequest if op.kind == "read" else P.WriteRequest
+                    self._to_manager(now, cls(page=page, requester=self.pid, rid=rid))
+                return
+            st.local.popleft()
+
+    def _fault_done(self, now: float, page: int, opseq: int) -> None:
+        st = self.pages[page]
+        pend, st.pending = st.pending, None
+        st.opseq = max(st.opseq, opseq)
+        cls = P.ReadConfirmation if pend.kind == "read" else P.WriteConfirmation
+        self._to_manager(now, cls(page=page, requester=self.pid, rid=pend.rid, opseq=opseq))
+        self._advance(now, page)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def receive(self, now: float, msg: P.Msg, payload: bytes | None = None) -> None:
+        if msg.sender in self.managers:
+            if msg.epoch < self.epoch and "accept_old_epoch" not in bugs.ENABLED:
+                logger.debug("node {} drops {} of old epoch {} < {}", self.pid,
+                             P.type_name(msg), msg.epoch, self.epoch)
+                return
+            self.epoch = msg.epoch
+            if msg.sender == self.manager:
+                self.last_heard = now
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            logger.warning("node {} ignores unexpected {} from {}", self.pid,
+                           P.type_name(msg), msg.sender)
+            return
+        if isinstance(msg, P.IvyMsg) and not 0 <= msg.page < len(self.pages):
+            logger.warning("node {} ignores {} for page {} out of range", self.pid,
+                           P.type_name(msg), msg.page)
+            return
+        handler(self, now, msg, payload)
+
+    def _stale(self, msg: P.IvyMsg) -> bool:
+        if msg.opseq < self.pages[msg.page].opseq:
+            logger.debug("node {} drops stale {} (opseq {} < {})", self.pid, P.type_name(msg),
+                         msg.opseq, self.pages[msg.page].opseq)
+            return True
+        return False
+
+    def _on_read_forward(self, now, msg: P.ReadForward, _payload) -> None:
+        st = self.pages[msg.page]
+        if self._stale(msg):
+            return
+        if not st.is_owner:
+            logger.error("node {} got ReadForward for page {} it does not own; ignored",
+                         self.pid, msg.page)
+            return
+        st.opseq = msg.opseq
+        if msg.requester == self.pid:       # the owner itself faulted: nothing to transfer
+            if st.pending and st.pending.rid == msg.rid:
+                self._fault_done(now, msg.page, msg.opseq)
+            return
+        if st.access == RW:
+            st.access = READ
+        st.handoff = P.Handoff("read", msg.requester, msg.rid, msg.opseq)
+        self._send(msg.requester, P.ReadPage(page=msg.page, requester=msg.requester,
+                                             rid=msg.rid, opseq=msg.opseq), self.data[msg.page])
+
+    def _on_write_forward(self, now, msg: P.WriteForward, _payload) -> None:
+        st = self.pages[msg.page]
+        if self._stale(msg):
+            return
+        page_msg = P.WritePage(page=msg.page, requester=msg.requester, rid=msg.rid,
+                               opseq=msg.opseq)
+        if not st.is_owner:
+            h = st.handoff
+            if h and (h.kind, h.to, h.rid) == ("write", msg.requester, msg.rid):
+                self._send(msg.requester, page_msg, st.handoff_data)   # re-driven forward
+            else:
+                logger.error("node {} got WriteForward for page {} it does not own; ignored",
+                             self.pid, msg.page)
+            return
+        st.opseq = msg.opseq
+        if msg.requester == self.pid:
+            self._on_write_grant(now, msg, None)
+            return
+        st.handoff = P.Handoff("write", msg.requester, msg.rid, msg.opseq)
+        st.handoff_data = self.data[msg.page]
+        st.is_owner, st.access, self.data[msg.page] = False, NIL, None
+        self._send(msg.requester, page_msg, st.handoff_data)
+
+    def _on_invalidate(self, now, msg: P.Invalidate, _payload) -> None:
+        st = self.pages[msg.page]
+        if self._stale(msg):
+            return
+        if st.is_owner:
+            logger.error("node {} owns page {} but was asked to invalidate it; ignored",
+                         self.pid, msg.page)
+            return
+        st.opseq = msg.opseq
+        st.access, self.data[msg.page] = NIL, None
+        self._send(msg.sender, P.InvalidateConfirmation(
+            page=msg.page, requester=msg.requester, rid=msg.rid, opseq=msg.opseq))
+
+    def _on_write_grant(self, now, msg: P.IvyMsg, _payload) -> None:
+        st = self.pages[msg.page]
+        pend = st.pending
+        if not (pend and pend.kind == "write" and pend.rid == msg.rid and st.is_owner):
+            logger.debug("node {} ignores {} for rid {}", self.pid, P.type_name(msg), msg.rid)
+            return
+        st.access = RW
+        self._fault_done(now, msg.page, msg.opseq)
+
+    def _on_page(self, now, msg: P.IvyMsg, payload: bytes) -> None:
+        st = self.pages[msg.page]
+        kind = "read" if isinstance(msg, P.ReadPage) else "write"
+        pend = st.pending
+        if not (pend and pend.kind == kind and pend.rid == msg.rid):
+            logger.debug("node {} ignores duplicate {} rid {}", self.pid, P.type_name(msg),
+                         msg.rid)
+            return
+        if len(payload) != self.page_size:
+            logger.error("node {} got {} of {} bytes, expected {}; ignored", self.pid,
+                         P.type_name(msg), len(payload), self.page_size)
+            return
+        self.data[msg.page] = payload
+        if kind == "read":
+            st.access = READ if not st.is_owner else st.access
+        else:
+            st.is_owner, st.access = True, RW
+        self._fault_done(now, msg.page, msg.opseq)
+
+    def _on_ack(self, now, msg: P.Ack, _payload) -> None:
+        item = self.outstanding.get(msg.rid)
+        if msg.done and item and isinstance(item.msg, (P.ReadConfirmation,
+                                                       P.WriteConfirmation)):
+            del self.outstanding[msg.rid]
+
+    def _on_not_active(self, now, msg: P.NotActive, _payload) -> None:
+        if msg.sender != self.manager:
+            return
+        if msg.hint is not None and msg.hint == self.suspect:
+            return          # the manager that went silent: keep asking here on the next tick
+        target = msg.hint if msg.hint in self.managers else self._next_manager()
+        if target != self.manager:
+            # Re-send soon rather than at once, so passives that point at each other from a
+            # stale view cannot make the node spin.
+            self._switch(now, target, resend_at=now + self.retry_timeout / 4)
+
+    def _on_recover(self, now, msg: P.Recover, _payload) -> None:
+        self.manager, self.suspect, self.last_heard = msg.sender, None, now
+        self._send(msg.sender, P.TableReport(pages=self.report()))
+
+    def report(self) -> list[P.PageReport]:
+        return [P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
+                             st.handoff) for p, st in enumerate(self.pages)]
+
+    _handlers = {
+        P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,
+        P.Invalidate: _on_invalidate, P.WriteGrant: _on_write_grant,
+        P.ReadPage: _on_page, P.WritePage: _on_page, P.Ack: _on_ack,
+        P.NotActive: _on_not_active, P.Recover: _on_recover,
+    }
+
+    # -- timer -------------------------------------------------------------------------------
+
+    def _next_manager(self) -> int:
+        i = self.managers.index(self.manager)
+        return self.managers[(i + 1) % len(self.managers)]
+
+    def _switch(self, now: float, manager: int, resend_at: float | None = None) -> None:
+        logger.info("node {} turns to manager {} (was {})", self.pid, manager, self.manager)
+        self.manager, self.last_heard = manager, now
+        for item in self.outstanding.values():
+            item.first = now
+            if resend_at is None:
+                item.sent_at = now
+                self._send(manager, item.msg)
+            else:
+                item.sent_at = resend_at - self.retry_timeout
+
+    def tick(self, now: float) -> None:
+        """Re-send what the manager has not answered; move along the list if it went silent."""
+        if not self.outstanding:
+            return
+        oldest = min(item.first for item in self.outstanding.values())
+        if now - max(self.last_heard, oldest) >= self.silence_limit and len(self.managers) > 1:
+            self.suspect = self.manager
+            self._switch(now, self._next_manager())
+            return
+        for item in self.outstanding.values():
+            if now - item.sent_at >= self.retry_timeout:
+                item.sent_at = now
+                self._send(self.manager, item.msg)
