@@ -235,10 +235,12 @@ class ClientWrite(Msg, kw_only=True):
 
 
 class ClientReply(Msg, kw_only=True):
-    """Node daemon -> program: result of request `cid`; error is None on success."""
+    """Node daemon -> program: result of request `cid`; error is None on success, else code
+    says what kind: "range" (bad page), "size" (data does not fit), "request" (malformed)."""
 
     cid: int
     error: str | None = None
+    code: str = ""
 
 
 class StatusQuery(Msg, kw_only=True):
@@ -246,10 +248,14 @@ class StatusQuery(Msg, kw_only=True):
 
 
 class StatusReply(Msg, kw_only=True):
+    """Daemon -> tool. Managers: rows [page, owner, copy_set]; nodes: [page, is_owner,
+    access]. `pending` counts the faults a node waits on or a manager's locked pages."""
+
     name: str
     kind: Literal["node", "manager"]
     role: str = ""
     serving: bool = False
+    pending: int = 0
     table: list[list] = []
 
 

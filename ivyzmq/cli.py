@@ -1,0 +1,217 @@
+"""The `ivy` command: run a cluster from a YAML config, use its memory, watch and break it.
+
+Exit status: 0 on success, 1 when the operation failed, 2 for bad arguments or a bad config.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from loguru import logger
+
+from ivyzmq import config as C
+from ivyzmq import readout
+from ivyzmq.client import IvyError, connect
+from ivyzmq.control import RunDir
+
+EPILOG = """examples:
+  ivy up                        start the cluster of config/cluster.yaml
+  ivy read 2 1                  node 2 reads page 1
+  ivy write 2 1 hello           node 2 writes 'hello' at the start of page 1
+  ivy status                    every manager's and node's page table
+  ivy trace --clear             the protocol messages so far, then forget them
+  ivy kill primary              SIGKILL the primary manager (ivy restart primary)
+  ivy workload --clients 10 --ops 1000 --pages 3
+  ivy down                      stop every daemon this config started
+"""
+
+
+class Fail(Exception):
+    """A failure to report in one line, with an exit status."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", default=C.DEFAULT_CONFIG,
+                   help=f"cluster YAML file (default {C.DEFAULT_CONFIG})")
+    p.add_argument("--run-dir", help="where pids and logs go (default .ivy/<config name>, "
+                   "or $IVY_RUN_DIR)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ivy", description=__doc__.splitlines()[0],
+                                 epilog=EPILOG, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p)
+        return p
+
+    p = cmd("up", "start the config's daemons in the background and wait until they answer")
+    p.add_argument("--only", help="comma-separated daemon names (e.g. primary,node0,node1): "
+                   "one machine's share of a cluster spread over hosts")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    cmd("down", "stop exactly the daemons `ivy up` started for this config")
+    p = cmd("status", "page tables of every manager and node (the homework's readout)")
+    p.add_argument("--json", action="store_true")
+    p = cmd("read", "read a page through a node; prints its bytes as text")
+    p.add_argument("node", type=int)
+    p.add_argument("page", type=int)
+    p.add_argument("--json", action="store_true")
+    p = cmd("write", "write DATA at the start of a page through a node")
+    p.add_argument("node", type=int)
+    p.add_argument("page", type=int)
+    p.add_argument("data")
+    p.add_argument("--offset", type=int, default=0)
+    p = cmd("trace", "every protocol message sent, in causal (Lamport) order")
+    p.add_argument("--clear", action="store_true", help="forget the messages after printing")
+    p.add_argument("--json", action="store_true")
+    for name, what in [("kill", "SIGKILL"), ("pause", "SIGSTOP"), ("resume", "SIGCONT")]:
+        p = cmd(name, f"send {what} to one daemon of the running cluster")
+        p.add_argument("name", help="daemon name: a manager name or nodeK")
+    p = cmd("restart", "start one daemon again (killing it first if it runs)")
+    p.add_argument("name")
+    p = cmd("workload", "concurrent random reads and writes, recorded and checked")
+    from ivyzmq import workload
+    workload.add_arguments(p)
+    p = cmd("homework", "the homework's `make r` / `make w`: 100 random reads or writes "
+            "while the primary is killed and restarted at random")
+    workload.add_homework_arguments(p)
+    p = cmd("experiment", "the fault-tolerance experiments (a)-(d) of PROTOCOL.md")
+    workload.add_experiment_arguments(p)
+    sub.add_parser("check", help="check a history file for linearizability", add_help=False)
+    sub.add_parser("sim", help="deterministic simulation of the protocol", add_help=False)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    if argv[:1] == ["check"]:
+        from ivyzmq.checker import main as check_main
+        return check_main(argv[1:])
+    if argv[:1] == ["sim"]:
+        from ivyzmq.sim.cli import main as sim_main
+        return sim_main(argv[1:])
+    args = parser().parse_args(argv)
+    try:
+        cluster = C.load(args.config)
+        return COMMANDS[args.cmd](args, cluster) or 0
+    except C.ConfigError as exc:
+        print(f"ivy {args.cmd}: error: {exc}", file=sys.stderr)
+        return 2
+    except Fail as exc:
+        print(f"ivy {args.cmd}: {exc}", file=sys.stderr)
+        return exc.status
+    except IvyError as exc:
+        print(f"ivy {args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args, cluster: C.Cluster, **kw) -> RunDir:
+    return RunDir(args.config, cluster, args.run_dir, **kw)
+
+
+def _names(cluster: C.Cluster, text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in cluster.daemon_names():
+            raise Fail(f"no daemon named {n!r} (have: {', '.join(cluster.daemon_names())})", 2)
+    return names
+
+
+def cmd_up(args, cluster):
+    run = _run(args, cluster, log_level=args.log_level)
+    names = _names(cluster, args.only)
+    started = run.up(names)
+    if not started:
+        raise Fail(f"already running (see {run.pid_file}); `ivy down` stops it")
+    print(f"started {', '.join(started)}; logs in {run.path}/")
+
+
+def cmd_down(args, cluster):
+    stopped = _run(args, cluster).down()
+    print(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def cmd_status(args, cluster):
+    replies = _run(args, cluster).status()
+    print(readout.status_json(replies) if args.json else readout.status_text(cluster, replies))
+    if all(r is None for _, r in replies):
+        raise Fail("no daemon answers (is the cluster up?)")
+
+
+def _node(cluster, node: int) -> int:
+    if not 0 <= node < len(cluster.nodes):
+        raise Fail(f"node {node} out of range 0..{len(cluster.nodes) - 1}", 2)
+    return node
+
+
+def cmd_read(args, cluster):
+    with connect(cluster, _node(cluster, args.node)) as mem:
+        data = mem.read(args.page)
+    text = readout.page_text(data)
+    if args.json:
+        import json
+        print(json.dumps({"node": args.node, "page": args.page, "text": text,
+                          "hex": data.rstrip(b"\0").hex()}))
+    else:
+        print(text)
+
+
+def cmd_write(args, cluster):
+    with connect(cluster, _node(cluster, args.node)) as mem:
+        mem.write(args.page, args.data.encode(), args.offset)
+
+
+def cmd_trace(args, cluster):
+    rows = _run(args, cluster).trace(clear=args.clear)
+    print(readout.trace_json(cluster, rows) if args.json else readout.trace_text(rows))
+
+
+def _signal(what: str):
+    def run(args, cluster):
+        cluster.pid_of(args.name)
+        r = _run(args, cluster)
+        ok = r.kill(args.name) if what == "kill" else \
+            r.signal(args.name, signal.SIGSTOP if what == "pause" else signal.SIGCONT)
+        if not ok:
+            raise Fail(f"{args.name} is not running")
+        print(f"{what} {args.name}")
+    return run
+
+
+def cmd_restart(args, cluster):
+    cluster.pid_of(args.name)
+    _run(args, cluster).restart(args.name)
+    print(f"restarted {args.name}")
+
+
+def _workload(name: str):
+    def run(args, cluster):
+        from ivyzmq import workload
+        return getattr(workload, name)(args, cluster, _run(args, cluster))
+    return run
+
+
+COMMANDS = {
+    "up": cmd_up, "down": cmd_down, "status": cmd_status, "read": cmd_read,
+    "write": cmd_write, "trace": cmd_trace, "kill": _signal("kill"),
+    "pause": _signal("pause"), "resume": _signal("resume"), "restart": cmd_restart,
+    "workload": _workload("run_workload"), "homework": _workload("run_homework"),
+    "experiment": _workload("run_experiment"),
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""What both daemons share: the command line, logging, signals and the poll loop."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from loguru import logger
+
+from ivyzmq import config as C
+from ivyzmq import protocol as P
+from ivyzmq.transport import Transport
+
+TICK = 0.02      # seconds between timer ticks of the cores
+
+PROTOCOL_TYPES = (P.IvyMsg, P.Ack, P.NotActive, P.Recover, P.TableReport, P.Heartbeat,
+                  P.Replicate, P.ReplicateAck, P.Snapshot, P.SnapshotRequest, P.Handback)
+
+
+def setup_logging(name: str, log_file: str | None, level: str) -> None:
+    logger.remove()
+    fmt = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} " + name + " | {message}"
+    logger.add(sys.stderr, level="INFO" if level == "DEBUG" else level, format=fmt)
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        logger.add(log_file, level=level, format=fmt, enqueue=False)
+
+
+def daemon_args(prog: str, what: str, argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog=prog, description=f"Run one ivyzmq {what} in the "
+                                 "foreground (ivy up starts every daemon of a config).")
+    ap.add_argument("name", help="manager name (e.g. primary)" if what == "manager"
+                    else "node id (e.g. 2 or node2)")
+    ap.add_argument("-c", "--config", default=C.DEFAULT_CONFIG,
+                    help=f"cluster YAML file (default {C.DEFAULT_CONFIG})")
+    ap.add_argument("--log-file", help="also log to this file (DEBUG lines included "
+                    "with --log-level DEBUG)")
+    ap.add_argument("--log-level", default="INFO",
+                    choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return ap.parse_args(argv)
+
+
+def load_or_exit(prog: str, path: str) -> C.Cluster:
+    try:
+        return C.load(path)
+    except C.ConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+class Daemon:
+    """The loop: receive, hand messages to the core, send what it says, tick the timers."""
+
+    kind = "daemon"
+
+    def __init__(self, cluster: C.Cluster, pid: int, transport: Transport | None = None):
+        self.cluster, self.pid = cluster, pid
+        self.name = cluster.name(pid)
+        self.transport = transport or Transport(cluster, pid)
+        self.stop = threading.Event()
+        self.all_pids = range(len(cluster.nodes) + len(cluster.managers))
+
+    def install_signals(self) -> None:
+        def handler(signum, _frame):
+            logger.info("{} stopping on signal {}", self.name, signum)
+            self.stop.set()
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> None:
+        logger.info("{} serving at {}", self.name, self.cluster.endpoint(self.pid))
+        next_tick = 0.0
+        try:
+            while not self.stop.is_set():
+                wait = max(0.0, next_tick - time.monotonic())
+                for ident, msg, payload in self.transport.receive(wait * 1000):
+                    if isinstance(msg, PROTOCOL_TYPES):
+                        if msg.sender not in self.all_pids:
+                            logger.warning("{} ignores {} claiming sender {}", self.name,
+                                           P.type_name(msg), msg.sender)
+                            continue
+                        self.on_protocol(msg, payload)
+                    else:
+                        self.on_control(ident, msg, payload)
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + TICK
+                    self.on_tick(now)
+        finally:
+            self.transport.close()
+            logger.info("{} stopped", self.name)
+
+    def on_control(self, ident, msg: P.Msg, payload) -> None:
+        if isinstance(msg, P.TraceQuery):
+            self.transport.reply(ident, P.TraceReply(rows=self.transport.trace_rows(msg.clear)))
+        elif isinstance(msg, P.StatusQuery):
+            self.transport.reply(ident, self.status())
+        elif ident is not None:
+            self.transport.reply(ident, P.ErrorReply(
+                error=f"{P.type_name(msg)} is not something a {self.kind} answers"))
+
+    def on_protocol(self, msg: P.Msg, payload) -> None:
+        raise NotImplementedError
+
+    def on_tick(self, now: float) -> None:
+        raise NotImplementedError
+
+    def status(self) -> P.StatusReply:
+        raise NotImplementedError

@@ -1,0 +1,77 @@
+"""The manager daemon: the pure manager core (roles, replication, recovery, Ivy) plus its
+transport and heartbeat sockets."""
+from __future__ import annotations
+
+import os
+import time
+
+from loguru import logger
+
+from ivyzmq import protocol as P
+from ivyzmq.config import Cluster
+from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, setup_logging
+from ivyzmq.manager.core import Manager
+
+
+class ManagerDaemon(Daemon):
+    kind = "manager"
+
+    def __init__(self, cluster: Cluster, pid: int, transport=None):
+        super().__init__(cluster, pid, transport)
+        self.transport.enable_heartbeats()
+        t = cluster.timing
+        self.step_delay = t.step_delay
+        self.core = Manager(pid, nodes=cluster.node_ids, managers=cluster.manager_ids,
+                            pages=cluster.pages, now=time.monotonic(),
+                            boot=int.from_bytes(os.urandom(4), "big"),
+                            heartbeat_interval=t.heartbeat_interval, liveness=t.liveness,
+                            redrive_timeout=t.redrive_timeout, failback=cluster.failback,
+                            initial_owner=cluster.initial_owner)
+
+    def on_protocol(self, msg, payload) -> None:
+        seq = self.core.seq
+        self.core.receive(time.monotonic(), msg)
+        self.flush(changed=self.core.seq != seq)
+
+    def on_tick(self, now: float) -> None:
+        seq = self.core.seq
+        self.core.tick(now)
+        self.flush(changed=self.core.seq != seq)
+
+    def flush(self, changed: bool) -> None:
+        for dest, msg, _ in self.core.drain():
+            self.transport.send(dest, msg)
+        if changed and self.step_delay:
+            # The homework's demo knob: linger after each state change (replicated, its
+            # messages maybe still held) so that a kill can land in the middle of a request.
+            time.sleep(self.step_delay)
+
+    def status(self) -> P.StatusReply:
+        c = self.core
+        pending = sum(rec.op is not None for rec in c.table)
+        return P.StatusReply(name=self.name, kind="manager", role=c.role,
+                             serving=c.serving, pending=pending, table=c.status_table(),
+                             epoch=c.epoch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = daemon_args("ivy-cm", "manager", argv)
+    cluster = load_or_exit("ivy-cm", args.config)
+    names = [m.name for m in cluster.managers]
+    if args.name not in names:
+        print(f"ivy-cm: error: no manager named {args.name!r} (have: {', '.join(names)})")
+        return 2
+    pid = cluster.pid_of(args.name)
+    setup_logging(args.name, args.log_file, args.log_level)
+    try:
+        daemon = ManagerDaemon(cluster, pid)
+    except Exception as exc:
+        logger.error("cannot start: {}", exc)
+        return 1
+    daemon.install_signals()
+    daemon.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

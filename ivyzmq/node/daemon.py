@@ -1,0 +1,95 @@
+"""The node daemon: the pure node core, its transport, and the client endpoint through which
+programs (and the `ivy` command) read and write pages."""
+from __future__ import annotations
+
+import itertools
+import time
+
+from loguru import logger
+
+from ivyzmq import protocol as P
+from ivyzmq.config import Cluster
+from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, setup_logging
+from ivyzmq.node.core import Node, PageError
+
+
+class NodeDaemon(Daemon):
+    kind = "node"
+
+    def __init__(self, cluster: Cluster, pid: int, transport=None):
+        super().__init__(cluster, pid, transport)
+        t = cluster.timing
+        # Request ids must grow across restarts of this node: start from the clock.
+        self.core = Node(pid, n_nodes=len(cluster.nodes), managers=cluster.manager_ids,
+                         pages=cluster.pages, page_size=cluster.page_size,
+                         retry_timeout=t.retry_timeout, retries=t.retries,
+                         rid_base=time.time_ns() // 1000, initial_owner=cluster.initial_owner)
+        self.opids = itertools.count(1)
+        self.waiting: dict[int, tuple[bytes, int]] = {}   # opid -> (client ident, cid)
+
+    def on_protocol(self, msg, payload) -> None:
+        self.core.receive(time.monotonic(), msg, payload)
+        self.flush()
+
+    def on_tick(self, now: float) -> None:
+        self.core.tick(now)
+        self.flush()
+
+    def on_control(self, ident, msg, payload) -> None:
+        if isinstance(msg, (P.ClientRead, P.ClientWrite)):
+            opid = next(self.opids)
+            kind = "read" if isinstance(msg, P.ClientRead) else "write"
+            try:
+                data = payload if kind == "write" else b""
+                self.core.start(time.monotonic(), opid, kind, msg.page, data,
+                                getattr(msg, "offset", 0))
+            except PageError as exc:
+                code = "range" if "out of range" in str(exc) else "size"
+                self.transport.reply(ident, P.ClientReply(cid=msg.cid, error=str(exc),
+                                                          code=code))
+                return
+            self.waiting[opid] = (ident, msg.cid)
+            self.flush()
+        else:
+            super().on_control(ident, msg, payload)
+
+    def flush(self) -> None:
+        out, done = self.core.drain()
+        for dest, msg, payload in out:
+            self.transport.send(dest, msg, payload)
+        for opid, data, error in done:
+            ident, cid = self.waiting.pop(opid, (None, None))
+            if ident is not None:
+                self.transport.reply(ident, P.ClientReply(cid=cid, error=error), data)
+
+    def status(self) -> P.StatusReply:
+        table = [[p, st.is_owner, st.access] for p, st in enumerate(self.core.pages)]
+        pending = sum(st.pending is not None for st in self.core.pages)
+        return P.StatusReply(name=self.name, kind="node", role=f"manager {self.core.manager}",
+                             pending=pending, table=table, epoch=self.core.epoch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = daemon_args("ivy-node", "node", argv)
+    cluster = load_or_exit("ivy-node", args.config)
+    try:
+        pid = cluster.pid_of(args.name if args.name.startswith("node") else f"node{args.name}")
+    except ValueError as exc:
+        print(f"ivy-node: error: {exc}")
+        return 2
+    if pid >= len(cluster.nodes):
+        print(f"ivy-node: error: {args.name!r} is not a node")
+        return 2
+    setup_logging(cluster.name(pid), args.log_file, args.log_level)
+    try:
+        daemon = NodeDaemon(cluster, pid)
+    except Exception as exc:      # e.g. the endpoint is taken
+        logger.error("cannot start: {}", exc)
+        return 1
+    daemon.install_signals()
+    daemon.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""The homework's printouts: the managers' and nodes' page tables, and the message trace.
+
+    cm_primary: active, epoch 2, serving
+    Record    Owner_ID  copy_set
+    1         1         map[2:true]
+
+    process_2:
+    Page      isOwner   Access
+    1         false     Read
+
+    Type             From      To        Page      Requester
+    ReadRequest      2         3         1         2
+"""
+from __future__ import annotations
+
+import msgspec
+
+from ivyzmq import protocol as P
+from ivyzmq.config import Cluster
+
+W = 10
+
+
+def _row(*cells, first: int = W) -> str:
+    head, *rest = [str(c) for c in cells]
+    return (head.ljust(first) + "".join(c.ljust(W) for c in rest)).rstrip()
+
+
+def copy_set_text(members: list[int]) -> str:
+    """Go's printing of a map[int]bool, as the homework's readout shows it."""
+    return "map[" + " ".join(f"{m}:true" for m in sorted(members)) + "]"
+
+
+def heading(name: str, reply: P.StatusReply | None, kind: str) -> str:
+    label = f"cm_{name}" if kind == "manager" else f"process_{name.removeprefix('node')}"
+    if reply is None:
+        return f"{label}: not answering"
+    if kind == "manager":
+        state = "serving" if reply.serving else "not serving"
+        return f"{label}: {reply.role}, epoch {reply.epoch}, {state}"
+    return f"{label}:"
+
+
+def status_text(cluster: Cluster, replies: list[tuple[str, P.StatusReply | None]]) -> str:
+    lines: list[str] = []
+    managers = {m.name for m in cluster.managers}
+    for name, reply in replies:
+        kind = "manager" if name in managers else "node"
+        lines.append(heading(name, reply, kind))
+        if reply is None:
+            continue
+        if kind == "manager":
+            lines.append(_row("Record", "Owner_ID", "copy_set"))
+            lines += [_row(p, owner, copy_set_text(cs)) for p, owner, cs in reply.table]
+        else:
+            lines.append(_row("Page", "isOwner", "Access"))
+            lines += [_row(p, str(own).lower(), acc) for p, own, acc in reply.table]
+    return "\n".join(lines)
+
+
+def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
+    out = []
+    for name, reply in replies:
+        if reply is None:
+            out.append({"name": name, "answering": False})
+            continue
+        item = {"name": name, "answering": True, "kind": reply.kind, "epoch": reply.epoch}
+        if reply.kind == "manager":
+            item.update(role=reply.role, serving=reply.serving,
+                        pages=[{"page": p, "owner": o, "copy_set": cs}
+                               for p, o, cs in reply.table])
+        else:
+            item["pages"] = [{"page": p, "is_owner": own, "access": acc}
+                             for p, own, acc in reply.table]
+        out.append(item)
+    return msgspec.json.encode(out).decode()
+
+
+def trace_text(rows: list[P.TraceRow]) -> str:
+    lines = [_row("Type", "From", "To", "Page", "Requester", first=24)]
+    lines += [_row(r.type, r.sender, r.to, r.page, r.requester, first=24) for r in rows]
+    return "\n".join(lines)
+
+
+def trace_json(cluster: Cluster, rows: list[P.TraceRow]) -> str:
+    return msgspec.json.encode([
+        {"lc": r.lc, "type": r.type, "from": r.sender, "to": r.to, "page": r.page,
+         "requester": r.requester, "from_name": cluster.name(r.sender),
+         "to_name": cluster.name(r.to)} for r in rows]).decode()
+
+
+def page_text(data: bytes) -> str:
+    """A page as text: trailing zero bytes dropped, undecodable bytes escaped."""
+    return data.rstrip(b"\0").decode("utf-8", errors="backslashreplace")
