@@ -191,13 +191,20 @@ class RunDir:
         finally:
             mem.close()
 
+    def reachable(self) -> list[str]:
+        """Daemons worth asking: all but those this run dir started and saw die (a daemon
+        started elsewhere, on another host, is always asked)."""
+        recs = self.records()
+        return [n for n in self.cluster.daemon_names() if n not in recs or self.ours(recs[n])]
+
     def status(self, timeout: float = 1.0) -> list[tuple[str, P.StatusReply | None]]:
-        return [(name, self._first(self.query(name, P.StatusQuery(), timeout)))
-                for name in self.cluster.daemon_names()]
+        up = set(self.reachable())
+        return [(name, self._first(self.query(name, P.StatusQuery(), timeout))
+                 if name in up else None) for name in self.cluster.daemon_names()]
 
     def trace(self, clear: bool = False, timeout: float = 1.0) -> list[P.TraceRow]:
         rows: list[P.TraceRow] = []
-        for name in self.cluster.daemon_names():
+        for name in self.reachable():
             reply = self.query(name, P.TraceQuery(clear=clear), timeout)
             if reply is not None:
                 rows.extend(reply[0].rows)

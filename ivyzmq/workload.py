@@ -151,5 +151,5 @@ def run_homework(args, cluster: Cluster, run) -> int:
 
 
 def run_experiment(args, cluster: Cluster, run) -> int:
-    from ivyzmq.scenarios import experiment
+    from ivyzmq.experiments import experiment
     return experiment(args, cluster, run)

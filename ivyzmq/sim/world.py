@@ -1,8 +1,13 @@
 """A deterministic world for the real protocol cores: simulated clock, network and faults.
 
-Everything random comes from one `random.Random(seed)`, so a run is replayed exactly from its
-seed. The network keeps each connection's order (as ZeroMQ does) but not the order across
-connections, and loses what is sent to a dead process. Heartbeats go to every other manager.
+Everything random comes from one `random.Random`, seeded, so a run is replayed exactly from
+its seed. The network keeps each connection's order (as ZeroMQ over TCP does) but not the
+order across connections. Every message is encoded and decoded with the real wire format on
+the way, so sender and receiver never share an object (a core that re-sends a message it
+keeps must not change what is already in flight) and the codec is exercised too.
+
+Faults act on managers and connections only; nodes are the ground truth the managers recover
+from, so they never crash here. A fault schedule is a list of `Fault`s (see `World._fault`).
 """
 from __future__ import annotations
 
@@ -12,13 +17,24 @@ import random
 from dataclasses import dataclass, field
 
 from ivyzmq import protocol as P
+from ivyzmq.checker import check
 from ivyzmq.history import Op
 from ivyzmq.manager.core import PUB, Manager
 from ivyzmq.node.core import NIL, RW, Node
 
 
-class InvariantError(AssertionError):
-    pass
+class Violation(AssertionError):
+    """A property failed. `kind` sorts failures in the summary: invariant, linearizability,
+    quiescence, liveness (the run did not finish) or history."""
+
+    def __init__(self, kind: str, text: str):
+        super().__init__(f"[{kind}] {text}")
+        self.kind, self.text = kind, text
+
+
+class InvariantError(Violation):
+    def __init__(self, text: str):
+        super().__init__("invariant", text)
 
 
 @dataclass
@@ -35,60 +51,105 @@ class SimConfig:
     failback: bool = True
     tick: float = 0.05
     delay: tuple[float, float] = (0.0002, 0.003)   # one-way message delay, uniform
-    op_timeout: float = 8.0
-    ops: int = 60                 # operations per client
+    op_timeout: float = 6.0       # a client gives up on an operation: outcome unknown
+    ops: int = 12                 # operations per client
     read_share: float = 0.5
-    think: tuple[float, float] = (0.0, 0.02)
+    think: float = 0.2            # mean pause between a client's operations (half are 0)
+    grace: float = 30.0           # the run must settle this long after the last fault
+
+    @property
+    def dead_after(self) -> float:
+        return self.heartbeat_interval * self.liveness
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scheduled fault. `what` and its arguments:
+
+    crash a (loss)          manager a dies; what it sent that is still in flight is lost on
+                            each of its connections with probability `loss`
+    restart a               a dead manager a starts again with an empty state
+    pause a / resume a      manager a stops (neither ticks nor reads) / goes on
+    cut a b / heal a b      the connection a<->b drops everything / works again
+    reset a b               everything in flight between a and b is lost (a TCP reset)
+    slow a b (x) / fast a b messages a<->b get up to x seconds of extra delay / normal again
+    crash_on_replicate (x, loss)  the next manager that emits a Replicate crashes right
+                            then, before its held messages go out, and restarts x s later
+    """
+
+    time: float
+    what: str
+    a: int = -1
+    b: int = -1
+    x: float = 0.0
+    loss: float = 0.0
+
+    def __str__(self) -> str:
+        args = {
+            "crash": f"manager {self.a} (loss {self.loss:g})",
+            "cut": f"{self.a} <-> {self.b}", "heal": f"{self.a} <-> {self.b}",
+            "reset": f"{self.a} <-> {self.b}", "fast": f"{self.a} <-> {self.b}",
+            "slow": f"{self.a} <-> {self.b} (+{self.x * 1000:.0f} ms)",
+            "crash_on_replicate": f"any manager, down {self.x:.2f} s (loss {self.loss:g})",
+        }.get(self.what, f"manager {self.a}")
+        return f"{self.time:8.3f}  {self.what} {args}"
 
 
 @dataclass
 class Client:
     node: int
-    done: int = 0
+    left: int                      # operations still to issue (the last `pages` are probes)
     counter: int = 0
     current: tuple | None = None   # (opid, kind, page, value, start)
 
 
-@dataclass(order=True)
-class Event:
-    time: float
-    order: int
-    kind: str = field(compare=False)
-    args: tuple = field(compare=False, default=())
+VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-padded
+
+Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, note]
 
 
 class World:
-    def __init__(self, seed: int, cfg: SimConfig | None = None, faults=None):
+    def __init__(self, seed: int, cfg: SimConfig | None = None, faults=()):
         self.seed = seed
         self.cfg = cfg = cfg or SimConfig()
-        self.rng = random.Random(seed)
+        # The plan is drawn from `seed` elsewhere; the world's own draws use another stream
+        # so that the same seed with a hand-edited schedule still replays.
+        self.rng = random.Random(seed * 7919 + 17)
         self.now = 0.0
-        self.events: list[Event] = []
+        self.events: list[tuple] = []
         self._order = itertools.count()
         self.node_ids = list(range(cfg.nodes))
         self.manager_ids = list(range(cfg.nodes, cfg.nodes + cfg.managers))
         self.nodes = {n: self._new_node(n) for n in self.node_ids}
-        self.managers: dict[int, Manager | None] = {}
-        self.paused: set[int] = set()
-        self.cut: set[frozenset] = set()        # partitioned pairs of processes
+        self.boots = itertools.count(1)
+        self.managers: dict[int, Manager | None] = {m: self._new_manager(m)
+                                                    for m in self.manager_ids}
+        self.paused: dict[int, list[tuple]] = {}   # paused process -> deliveries held for it
+        self.cut: set[frozenset] = set()
+        self.slow: dict[frozenset, float] = {}
+        self.gen: dict[tuple[int, int], int] = {}  # bumped to lose a connection's in-flight
         self.fifo: dict[tuple[int, int], float] = {}
-        self.trace: list[tuple] = []
+        self.armed: list[Fault] = []
+        self.trace: list[Row] = []
         self.history: list[Op] = []
-        self.clients = {n: Client(n) for n in self.node_ids}
+        self.clients = {n: Client(n, cfg.ops + cfg.pages) for n in self.node_ids}
+        self.clients_busy = len(self.clients)
         self.opids = itertools.count(1)
         self.pending_ops: dict[int, Client] = {}
-        self.faults = list(faults or [])
-        self.log: list[str] = []
+        self.issued = 0
+        self.faults = sorted(faults, key=lambda f: f.time)
+        self.faults_left = len(self.faults)
+        self.last_fault = max((f.time for f in self.faults), default=0.0)
         self.node_epoch = {n: 0 for n in self.node_ids}
-        self.boots = itertools.count(1)
-        for m in self.manager_ids:
-            self.managers[m] = self._new_manager(m)
+        self.roles = {m: ("passive", 0) for m in self.manager_ids}
+        self.activations = 0
+        self.steps = 0
         for pid in self.node_ids + self.manager_ids:
             self._at(self.rng.uniform(0, cfg.tick), "tick", pid)
         for n in self.node_ids:
             self._at(self.rng.uniform(0.0, 0.1), "client", n)
-        for when, what, target, *rest in self.faults:
-            self._at(when, "fault", what, target, *rest)
+        for f in self.faults:
+            self._at(f.time, "fault", f)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -106,33 +167,71 @@ class World:
                        redrive_timeout=c.redrive_timeout, failback=c.failback)
 
     def _at(self, when: float, kind: str, *args) -> None:
-        heapq.heappush(self.events, Event(when, next(self._order), kind, args))
+        heapq.heappush(self.events, (when, next(self._order), kind, args))
 
     def alive(self, pid: int) -> bool:
         return pid in self.nodes or self.managers.get(pid) is not None
 
+    def note(self, text: str) -> None:
+        """A marker row in the trace (faults, role changes), so a trace reads as a story."""
+        self.trace.append([self.now, "#", -1, -1, -1, -1, -1, -1, text])
+
     # -- network ---------------------------------------------------------------------------
 
-    def _deliver_later(self, src: int, dest: int, msg: P.Msg, payload) -> None:
-        if frozenset((src, dest)) in self.cut:
+    def _send(self, src: int, dest: int, frames: list[bytes], row: Row | None) -> None:
+        pair = frozenset((src, dest))
+        if pair in self.cut:
+            if row is not None:
+                row[8] = "lost: cut"
             return
         lo, hi = self.cfg.delay
-        when = max(self.now + self.rng.uniform(lo, hi), self.fifo.get((src, dest), 0.0))
+        delay = self.rng.uniform(lo, hi)
+        if pair in self.slow:
+            delay += self.rng.uniform(0, self.slow[pair])
+        when = max(self.now + delay, self.fifo.get((src, dest), 0.0))
         self.fifo[(src, dest)] = when
-        self._at(when, "deliver", src, dest, msg, payload)
+        self._at(when, "deliver", src, dest, self.gen.get((src, dest), 0), frames, row)
 
     def _flush(self, pid: int, out) -> None:
         for dest, msg, payload in out:
             msg.lc = 0
+            row = None
             if isinstance(msg, P.IvyMsg):
-                self.trace.append((round(self.now, 6), type(msg).__name__, pid, dest, msg.page,
-                                   msg.requester, msg.rid, msg.epoch))
+                row = [self.now, type(msg).__name__, pid, dest, msg.page, msg.requester,
+                       msg.rid, msg.epoch, ""]
+                self.trace.append(row)
+            frames = P.encode(msg, payload)
             if dest == PUB:
                 for q in self.manager_ids:
                     if q != pid:
-                        self._deliver_later(pid, q, msg, payload)
+                        self._send(pid, q, frames, row)
             else:
-                self._deliver_later(pid, dest, msg, payload)
+                self._send(pid, dest, frames, row)
+
+    def lose_in_flight(self, src: int, dest: int, why: str) -> None:
+        """Everything sent src -> dest and not yet delivered is lost."""
+        self.gen[(src, dest)] = self.gen.get((src, dest), 0) + 1
+        for _, _, kind, args in self.events:
+            if kind == "deliver" and args[0] == src and args[1] == dest and args[4]:
+                args[4][8] = args[4][8] or f"lost: {why}"
+
+    def _deliver(self, src: int, dest: int, gen: int, frames: list[bytes], row) -> None:
+        if gen != self.gen.get((src, dest), 0):
+            return
+        if not self.alive(dest):
+            if row is not None:
+                row[8] = row[8] or "lost: receiver down"
+            return
+        if dest in self.paused:
+            self.paused[dest].append((src, dest, gen, frames, row))
+            return
+        msg, payload = P.decode(frames)
+        if dest in self.nodes:
+            self.nodes[dest].receive(self.now, msg, payload)
+            self._run_node(dest)
+        else:
+            self.managers[dest].receive(self.now, msg)
+            self._run_manager(dest)
 
     def _run_node(self, n: int) -> None:
         out, done = self.nodes[n].drain()
@@ -141,168 +240,269 @@ class World:
             self._op_done(opid, data, error)
 
     def _run_manager(self, m: int) -> None:
-        self._flush(m, self.managers[m].drain())
+        mgr = self.managers[m]
+        out = mgr.drain()
+        self._flush(m, out)
+        role = (mgr.role, mgr.epoch)
+        if role != self.roles[m]:
+            self.note(f"manager {m}: {self.roles[m][0]} -> {mgr.role} (epoch {mgr.epoch})")
+            if mgr.role == "active":
+                self.activations += 1
+            self.roles[m] = role
+        if self.armed and any(isinstance(msg, P.Replicate) for _, msg, _ in out):
+            f = self.armed.pop(0)
+            self.note(f"crash_on_replicate fires: manager {m} emitted Replicate seq {mgr.seq}")
+            self._crash(m, f.loss)
+            self.faults_left += 1
+            self._at(self.now + f.x, "fault", Fault(self.now + f.x, "restart", m))
 
     # -- workload --------------------------------------------------------------------------
 
     def _client_next(self, n: int) -> None:
+        """A client's next operation: `ops` random ones, then, once every fault is over, a
+        read of each page (the probes: the system must serve again after the faults)."""
         cl = self.clients[n]
         c = self.cfg
-        if cl.current is not None or cl.done >= c.ops:
+        if cl.current is not None or cl.left == 0:
             return
-        page = self.rng.randrange(c.pages)
+        probe = cl.left <= c.pages
+        if probe and self.now < self.last_fault:
+            self._at(self.last_fault + self.rng.uniform(0.01, 0.2), "client", n)
+            return
+        cl.left -= 1
+        self.issued += 1
+        page = cl.left if probe else self.rng.randrange(c.pages)
         opid = next(self.opids)
-        if self.rng.random() < c.read_share:
+        self.pending_ops[opid] = cl
+        if probe or self.rng.random() < c.read_share:
             cl.current = (opid, "read", page, None, self.now)
-            self.pending_ops[opid] = cl
             self.nodes[n].start(self.now, opid, "read", page)
         else:
             cl.counter += 1
             value = f"w{n}-{cl.counter}"
             cl.current = (opid, "write", page, value, self.now)
-            self.pending_ops[opid] = cl
-            data = value.encode().ljust(16, b"\0")
+            data = value.encode().ljust(VALUE_SIZE, b"\0")   # overwrite the whole value
             self.nodes[n].start(self.now, opid, "write", page, data)
         self._at(self.now + c.op_timeout, "timeout", opid)
         self._run_node(n)
 
     def _op_done(self, opid: int, data, error) -> None:
         cl = self.pending_ops.pop(opid, None)
-        if cl is None or cl.current is None or cl.current[0] != opid:
+        if cl is None:
             return                      # the client gave up on it already
         _, kind, page, value, start = cl.current
-        if kind == "read":
+        if kind == "read" and error is None:
             value = data.rstrip(b"\0").decode()
         self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
-                               value=value, start=start, end=self.now, outcome="ok"))
+                               value=value or "", start=start, end=self.now,
+                               outcome="ok" if error is None else "failed"))
         self._finish_op(cl)
 
     def _finish_op(self, cl: Client) -> None:
         cl.current = None
-        cl.done += 1
-        self._at(self.now + self.rng.uniform(*self.cfg.think), "client", cl.node)
+        if cl.left == 0:
+            self.clients_busy -= 1
+            return
+        think = 0.0 if self.rng.random() < 0.5 else self.rng.uniform(0, 4 * self.cfg.think)
+        self._at(self.now + think, "client", cl.node)
 
     def _timeout(self, opid: int) -> None:
         cl = self.pending_ops.pop(opid, None)
         if cl is None:
             return
         _, kind, page, value, start = cl.current
-        if kind == "write":
-            self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
-                                   value=value, start=start, end=None, outcome="unknown"))
-        self.log.append(f"{self.now:.3f} client {cl.node} op {opid} timed out")
+        self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
+                               value=value or "", start=start, end=None, outcome="unknown"))
+        self.note(f"client {cl.node}: {kind} of page {page} timed out")
         self._finish_op(cl)
 
     # -- faults ----------------------------------------------------------------------------
 
-    def _fault(self, what: str, target: int, *rest) -> None:
-        self.log.append(f"{self.now:.3f} fault {what} {target} {rest if rest else ''}")
+    def _crash(self, m: int, loss: float) -> None:
+        self.managers[m] = None
+        self.paused.pop(m, None)
+        self.roles[m] = ("down", 0)
+        for q in self.node_ids + self.manager_ids:
+            if q != m:
+                self.lose_in_flight(q, m, "receiver crashed")   # its TCP buffers are gone
+                if loss and self.rng.random() < loss:
+                    self.lose_in_flight(m, q, "sender crashed")
+
+    def _fault(self, f: Fault) -> None:
+        self.faults_left -= 1
+        self.note(str(f).strip())
+        what, a, b = f.what, f.a, f.b
         if what == "crash":
-            self.managers[target] = None
-            self.paused.discard(target)
+            if self.managers.get(a) is not None:
+                self._crash(a, f.loss)
         elif what == "restart":
-            if self.managers.get(target) is None:
-                self.managers[target] = self._new_manager(target)
+            if self.managers.get(a) is None:
+                self.managers[a] = self._new_manager(a)
+                self.roles[a] = ("passive", 0)
         elif what == "pause":
-            self.paused.add(target)
+            if self.managers.get(a) is not None:
+                self.paused.setdefault(a, [])
         elif what == "resume":
-            self.paused.discard(target)
+            held = self.paused.pop(a, None)
+            if held is not None:
+                # After SIGCONT a daemon may see its timers or its inbox first: try both.
+                if self.rng.random() < 0.5:
+                    self.managers[a].tick(self.now)
+                    self._run_manager(a)
+                for d in held:
+                    self._at(self.now, "deliver", *d)
         elif what == "cut":
-            self.cut.add(frozenset((target, rest[0])))
+            self.cut.add(frozenset((a, b)))
         elif what == "heal":
-            self.cut.discard(frozenset((target, rest[0])))
+            self.cut.discard(frozenset((a, b)))
+        elif what == "reset":
+            self.lose_in_flight(a, b, "reset")
+            self.lose_in_flight(b, a, "reset")
+        elif what == "slow":
+            self.slow[frozenset((a, b))] = f.x
+        elif what == "fast":
+            self.slow.pop(frozenset((a, b)), None)
+        elif what == "crash_on_replicate":
+            self.armed.append(f)
+        else:
+            raise ValueError(f"unknown fault {what!r}")
 
     # -- main loop -------------------------------------------------------------------------
 
-    def finished(self) -> bool:
-        return all(cl.done >= self.cfg.ops for cl in self.clients.values())
+    def settled(self) -> bool:
+        """Workload and faults are over, nothing is in flight at the nodes, and exactly one
+        manager serves with no operation open: the point where agreement is checked."""
+        if self.clients_busy or self.faults_left:
+            return False
+        for nd in self.nodes.values():
+            if nd.outstanding or any(st.pending or st.local for st in nd.pages):
+                return False
+        active = [m for m in self.managers.values() if m is not None and m.role == "active"]
+        return len(active) == 1 and not active[0].held and \
+            not any(rec.op or rec.queue for rec in active[0].table)
 
-    def run(self, max_time: float = 600.0, check_every_step: bool = True) -> None:
-        while self.events and not self.finished():
-            ev = heapq.heappop(self.events)
-            if ev.time > max_time:
-                raise InvariantError(f"run did not finish by t={max_time}")
-            self.now = ev.time
-            self._step(ev)
-            if check_every_step:
-                self.check_invariants()
+    def run(self) -> None:
+        """Run until settled; raise Violation on the first broken invariant, or if the run
+        has not settled `grace` seconds after the workload and the last fault."""
+        limit = self.last_fault + self.cfg.grace
+        while not self.settled():
+            if not self.events:
+                raise Violation("liveness", "no events left: " + self.stuck())
+            when, _, kind, args = heapq.heappop(self.events)
+            if when > limit:
+                raise Violation("liveness", f"run did not finish by t={limit:.1f}: "
+                                + self.stuck())
+            self.now = when
+            self.steps += 1
+            self._step(kind, args)
 
-    def _step(self, ev: Event) -> None:
-        kind, args = ev.kind, ev.args
-        if kind == "fault":
-            self._fault(*args)
-            return
-        if kind == "client":
-            self._client_next(args[0])
-            return
-        if kind == "timeout":
-            self._timeout(args[0])
-            return
-        pid = args[0] if kind == "tick" else args[1]
-        if pid in self.paused:
-            # A stopped process neither ticks nor reads; what arrives waits for it.
-            self._at(self.now + self.cfg.tick, kind, *args)
-            return
-        if kind == "tick":
+    def _step(self, kind: str, args: tuple) -> None:
+        if kind == "deliver":
+            self._deliver(*args)
+            self.check_invariants()
+        elif kind == "tick":
+            pid = args[0]
             self._at(self.now + self.cfg.tick, "tick", pid)
-            if not self.alive(pid):
+            if not self.alive(pid) or pid in self.paused:
                 return
             if pid in self.nodes:
-                self.nodes[pid].tick(self.now)
+                self.nodes[pid].tick(self.now)   # a node tick only re-sends: no check needed
                 self._run_node(pid)
             else:
                 self.managers[pid].tick(self.now)
                 self._run_manager(pid)
-            return
-        src, dest, msg, payload = args
-        if not self.alive(dest):
-            return
-        if dest in self.nodes:
-            self.nodes[dest].receive(self.now, msg, payload)
-            self._run_node(dest)
-        else:
-            self.managers[dest].receive(self.now, msg)
-            self._run_manager(dest)
+                self.check_managers()
+        elif kind == "client":
+            self._client_next(args[0])
+            self.check_invariants()
+        elif kind == "timeout":
+            self._timeout(args[0])
+        elif kind == "fault":
+            self._fault(args[0])
+            self.check_managers()
 
     # -- invariants (PROTOCOL.md section 4) -------------------------------------------------
 
     def check_invariants(self) -> None:
+        """At most one owner per page; a ReadWrite node is the owner and alone has access;
+        every copy holds the same bytes; epochs never go back at a node; managers too."""
+        nodes = self.nodes
         for p in range(self.cfg.pages):
-            owners = [n for n, nd in self.nodes.items() if nd.pages[p].is_owner]
+            owners, writers, holders = [], [], []
+            for n, nd in nodes.items():
+                st = nd.pages[p]
+                if st.is_owner:
+                    owners.append(n)
+                if st.access != NIL:
+                    holders.append(n)
+                    if st.access == RW:
+                        writers.append(n)
             if len(owners) > 1:
                 raise InvariantError(f"page {p} has several owners {owners}")
-            writers = [n for n, nd in self.nodes.items() if nd.pages[p].access == RW]
-            if writers:
-                w = writers[0]
-                if len(writers) > 1 or not self.nodes[w].pages[p].is_owner:
-                    raise InvariantError(f"page {p}: ReadWrite at {writers}, owners {owners}")
-                others = [n for n, nd in self.nodes.items()
-                          if n != w and nd.pages[p].access != NIL]
-                if others:
-                    raise InvariantError(f"page {p}: {w} writes while {others} hold copies")
-        for n, nd in self.nodes.items():
+            if writers and (len(writers) > 1 or writers != owners or len(holders) > 1):
+                raise InvariantError(f"page {p}: ReadWrite at {writers} while owners are "
+                                     f"{owners} and {holders} have access")
+            if len({nodes[n].data[p] for n in holders}) > 1:
+                copies = {n: nodes[n].data[p].rstrip(b"\0").decode() for n in holders}
+                raise InvariantError(f"page {p}: copies differ {copies}")
+        for n, nd in nodes.items():
             if nd.epoch < self.node_epoch[n]:
-                raise InvariantError(f"node {n} epoch went back {self.node_epoch[n]}->{nd.epoch}")
+                raise InvariantError(f"node {n} epoch went back {self.node_epoch[n]}"
+                                     f" -> {nd.epoch}")
             self.node_epoch[n] = nd.epoch
-        serving = [(m.epoch, m.pid) for m in self.managers.values()
-                   if m is not None and m.role == "active"]
+        self.check_managers()
+
+    def check_managers(self) -> None:
+        serving = sorted((m.epoch, m.pid) for m in self.managers.values()
+                         if m is not None and m.role == "active")
         epochs = [e for e, _ in serving]
         if len(set(epochs)) != len(epochs):
             raise InvariantError(f"two managers serve the same epoch: {serving}")
 
+    def check_end(self) -> None:
+        """After `run`: quiescent agreement, a complete history, linearizability."""
+        self.check_quiescent()
+        if len(self.history) != self.issued:
+            raise Violation("history", f"{self.issued} operations issued but "
+                            f"{len(self.history)} ended")
+        res = check(self.history)
+        if res.ok is False:
+            raise Violation("linearizability", res.explanation)
+        if res.ok is None:
+            raise Violation("linearizability", "checker gave up: " + res.explanation)
+
     def check_quiescent(self) -> None:
         """Once nothing is in flight, the serving manager agrees with the nodes."""
-        live = [m for m in self.managers.values() if m is not None and m.role == "active"]
-        if not live:
-            return
-        m = max(live, key=lambda m: m.epoch)
-        if any(rec.op or rec.queue for rec in m.table):
-            return
+        active = [m for m in self.managers.values() if m is not None and m.role == "active"]
+        if len(active) != 1:
+            raise Violation("quiescence", f"{len(active)} managers serve at the end")
+        m = active[0]
         for rec in m.table:
             p = rec.page
             owners = [n for n, nd in self.nodes.items() if nd.pages[p].is_owner]
             holders = sorted(n for n, nd in self.nodes.items()
                              if nd.pages[p].access != NIL and n != rec.owner)
             if owners != [rec.owner] or holders != sorted(rec.copy_set):
-                raise InvariantError(f"page {p}: manager says owner {rec.owner} copies "
-                                     f"{rec.copy_set}; nodes say owner {owners} copies {holders}")
+                raise Violation("quiescence", f"page {p}: manager {m.pid} says owner "
+                                f"{rec.owner} copies {rec.copy_set}; nodes say owner "
+                                f"{owners} copies {holders}")
+
+    def stuck(self) -> str:
+        """What is still open, for a liveness failure."""
+        parts = []
+        for n, nd in self.nodes.items():
+            for p, st in enumerate(nd.pages):
+                if st.pending or st.local:
+                    parts.append(f"node {n} page {p} pending {st.pending} "
+                                 f"({len(st.local)} local ops), asks manager {nd.manager}")
+            if nd.outstanding and not any(st.pending for st in nd.pages):
+                parts.append(f"node {n} awaits acks for rids {sorted(nd.outstanding)}")
+        for q, m in self.managers.items():
+            if m is None:
+                parts.append(f"manager {q} down")
+                continue
+            ops = [f"p{r.page}:{r.op.kind} by {r.op.requester} {r.op.phase} "
+                   f"waiting {r.op.waiting}" for r in m.table if r.op]
+            parts.append(f"manager {q} {m.role} epoch {m.epoch} seq {m.seq} "
+                         f"held {len(m.held)} replicas {m.replicas} ops {ops}")
+        return "; ".join(parts)

@@ -1,0 +1,75 @@
+"""Fixtures for real-process tests: clusters of daemons started through the package's
+entry points (the same `ivy-cm` / `ivy-node` that `ivy up` runs), on loopback ports picked
+free for each test, always stopped afterwards by the pids this test started."""
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ivyzmq import config as C
+from ivyzmq.control import RunDir
+
+BIN = Path(sys.executable).parent
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),
+                 **timing) -> dict:
+    ports = free_ports(2 * len(managers) + nodes)
+    data = {
+        "pages": pages, "page_size": 4096,
+        "timing": {"heartbeat_interval": 0.5, "liveness": 3, "retry_timeout": 0.5,
+                   "retries": 3, "op_timeout": 10.0, **timing},
+        "managers": [{"name": m, "endpoint": f"tcp://127.0.0.1:{ports[2 * i]}",
+                      "heartbeat": f"tcp://127.0.0.1:{ports[2 * i + 1]}"}
+                     for i, m in enumerate(managers)],
+        "nodes": [{"id": i, "endpoint": f"tcp://127.0.0.1:{ports[2 * len(managers) + i]}"}
+                  for i in range(nodes)],
+    }
+    return data
+
+
+class Clusters:
+    """Makes clusters for one test and stops every one of them at the end."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.runs: list[RunDir] = []
+
+    def make(self, name: str = "test", up: bool = True, only=None, failback: bool = True,
+             **kw) -> RunDir:
+        data = cluster_dict(**kw)
+        data["failback"] = failback
+        path = self.tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(data))
+        run = RunDir(str(path), C.load(path), self.tmp_path / f"run-{name}", log_level="DEBUG")
+        self.runs.append(run)
+        if up:
+            run.up(only)
+        return run
+
+    def stop_all(self) -> None:
+        for run in self.runs:
+            run.down()
+
+
+@pytest.fixture
+def clusters(tmp_path):
+    c = Clusters(tmp_path)
+    yield c
+    c.stop_all()
