@@ -86,6 +86,8 @@ def parser() -> argparse.ArgumentParser:
     workload.add_experiment_arguments(p)
     sub.add_parser("check", help="check a history file for linearizability", add_help=False)
     sub.add_parser("sim", help="deterministic simulation of the protocol", add_help=False)
+    sub.add_parser("chaos", help="kills, pauses and partitions on a real cluster, checked",
+                   add_help=False)
     return ap
 
 
@@ -100,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["sim"]:
         from ivyzmq.sim.cli import main as sim_main
         return sim_main(argv[1:])
+    if argv[:1] == ["chaos"]:
+        from ivyzmq.chaos import main as chaos_main
+        return chaos_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         cluster = C.load(args.config)
