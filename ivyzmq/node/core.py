@@ -78,7 +78,8 @@ class Node:
                 self.data[p] = bytes(page_size)
         self.epoch = 0
         self.manager = managers[0]
-        self.suspect: int | None = None   # manager left for silence; don't bounce back to it
+        self.suspect: int | None = None   # manager left for silence: not back to it at once
+        self.suspect_until = 0.0
         self.last_heard = 0.0
         self.next_rid = rid_base
         self.outstanding: dict[int, Outstanding] = {}
@@ -161,6 +162,13 @@ class Node:
                              P.type_name(msg), msg.epoch, self.epoch)
                 return
             self.epoch = msg.epoch
+            if not isinstance(msg, P.NotActive):
+                # Only the serving manager sends anything else: follow it (it may be one
+                # we left for silence that was only slow).
+                if msg.sender != self.manager:
+                    logger.info("node {} follows manager {} (epoch {})", self.pid,
+                                msg.sender, msg.epoch)
+                self.manager, self.suspect = msg.sender, None
             if msg.sender == self.manager:
                 self.last_heard = now
         handler = self._handlers.get(type(msg))
@@ -273,8 +281,8 @@ class Node:
     def _on_not_active(self, now, msg: P.NotActive, _payload) -> None:
         if msg.sender != self.manager:
             return
-        if msg.hint is not None and msg.hint == self.suspect:
-            return          # the manager that went silent: keep asking here on the next tick
+        if msg.hint is not None and msg.hint == self.suspect and now < self.suspect_until:
+            return          # the manager that went silent: keep asking here for a while
         target = msg.hint if msg.hint in self.managers else self._next_manager()
         if target != self.manager:
             # Re-send soon rather than at once, so passives that point at each other from a
@@ -319,7 +327,7 @@ class Node:
             return
         oldest = min(item.first for item in self.outstanding.values())
         if now - max(self.last_heard, oldest) >= self.silence_limit and len(self.managers) > 1:
-            self.suspect = self.manager
+            self.suspect, self.suspect_until = self.manager, now + self.silence_limit
             self._switch(now, self._next_manager())
             return
         for item in self.outstanding.values():
