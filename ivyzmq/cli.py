@@ -181,7 +181,10 @@ def cmd_write(args, cluster):
 
 
 def cmd_trace(args, cluster):
-    rows = _run(args, cluster).trace(clear=args.clear)
+    run = _run(args, cluster)
+    if all(reply is None for _, reply in run.status(timeout=0.5)):
+        raise Fail("no daemon answers (is the cluster up?)")
+    rows = run.trace(clear=args.clear)
     print(readout.trace_json(cluster, rows) if args.json else readout.trace_text(rows))
 
 
@@ -198,7 +201,9 @@ def _signal(what: str):
 
 
 def cmd_restart(args, cluster):
-    cluster.pid_of(args.name)
+    if cluster.pid_of(args.name) < len(cluster.nodes):
+        raise Fail(f"{args.name} is a node: a node's pages live only in its memory, so a "
+                   "restarted node cannot rejoin a running cluster (restart managers only)")
     _run(args, cluster).restart(args.name)
     print(f"restarted {args.name}")
 

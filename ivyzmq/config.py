@@ -94,8 +94,8 @@ class Cluster(_Strict):
 
 
 def _check(c: Cluster) -> None:
-    if c.pages < 1:
-        raise ConfigError("pages: must be at least 1")
+    if not 1 <= c.pages <= 1_000_000:
+        raise ConfigError("pages: must be between 1 and 1000000")
     if not 1 <= c.page_size <= 64 * 1024 * 1024:
         raise ConfigError("page_size: must be between 1 and 67108864 bytes")
     if not c.managers:

@@ -61,6 +61,7 @@ class Daemon:
         self.name = cluster.name(pid)
         self.transport = transport or Transport(cluster, pid)
         self.stop = threading.Event()
+        self.hold_until = 0.0    # the inbox is not read before this (the step_delay knob)
         self.all_pids = range(len(cluster.nodes) + len(cluster.managers))
 
     def install_signals(self) -> None:
@@ -75,16 +76,18 @@ class Daemon:
         next_tick = 0.0
         try:
             while not self.stop.is_set():
-                wait = max(0.0, next_tick - time.monotonic())
-                for ident, msg, payload in self.transport.receive(wait * 1000):
-                    if isinstance(msg, PROTOCOL_TYPES):
-                        if msg.sender not in self.all_pids:
-                            logger.warning("{} ignores {} claiming sender {}", self.name,
-                                           P.type_name(msg), msg.sender)
-                            continue
-                        self.on_protocol(msg, payload)
-                    else:
-                        self.on_control(ident, msg, payload)
+                now = time.monotonic()
+                held = self.hold_until > now     # the inbox waits; heartbeats go on
+                wake = min(next_tick, self.hold_until) if held else next_tick
+                for ident, msg, payload in self.transport.receive(
+                        max(0.0, wake - now) * 1000, inbox=not held):
+                    try:
+                        self.dispatch(ident, msg, payload)
+                    except Exception:   # one bad message must not take the daemon down
+                        logger.exception("{} failed handling {} from {}", self.name,
+                                         P.type_name(msg), msg.sender)
+                    if self.hold_until > time.monotonic():
+                        break
                 now = time.monotonic()
                 if now >= next_tick:
                     next_tick = now + TICK
@@ -92,6 +95,16 @@ class Daemon:
         finally:
             self.transport.close()
             logger.info("{} stopped", self.name)
+
+    def dispatch(self, ident, msg: P.Msg, payload) -> None:
+        if isinstance(msg, PROTOCOL_TYPES):
+            if msg.sender not in self.all_pids:
+                logger.warning("{} ignores {} claiming sender {}", self.name,
+                               P.type_name(msg), msg.sender)
+                return
+            self.on_protocol(msg, payload)
+        else:
+            self.on_control(ident, msg, payload)
 
     def on_control(self, ident, msg: P.Msg, payload) -> None:
         if isinstance(msg, P.TraceQuery):

@@ -113,7 +113,10 @@ class WritePage(IvyMsg):
 # -- recovery -------------------------------------------------------------------------------
 
 class Recover(Msg, kw_only=True):
-    """New active manager -> every node: I serve from `epoch` on; report your page table."""
+    """New active manager -> every node: I serve from `epoch` on; report your page table.
+    `boot` tells a re-sent Recover from one sent by a restarted manager at the same epoch."""
+
+    boot: int = 0
 
 
 class Handoff(msgspec.Struct, array_like=True):
@@ -143,9 +146,12 @@ class PageReport(msgspec.Struct, array_like=True):
 
 
 class TableReport(Msg, kw_only=True):
-    """Node -> recovering manager: my page table, faults in progress, pages in transit."""
+    """Node -> recovering manager: my page table, faults in progress, pages in transit.
+    refused=True (no pages): your Recover's epoch is not newer than mine, which is in the
+    header - pick a newer one."""
 
     pages: list[PageReport]
+    refused: bool = False
 
 
 # -- manager <-> manager ----------------------------------------------------------------------

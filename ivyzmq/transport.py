@@ -28,6 +28,7 @@ def make_socket(ctx: zmq.Context, kind: int) -> zmq.Socket:
 class Transport:
     def __init__(self, cluster: Cluster, pid: int, ctx: zmq.Context | None = None):
         self.cluster, self.pid = cluster, pid
+        self.n_processes = len(cluster.nodes) + len(cluster.managers)
         self.ctx = ctx or zmq.Context.instance()
         self.inbox = make_socket(self.ctx, zmq.ROUTER)
         self.inbox.rcvhwm = 100_000
@@ -35,6 +36,7 @@ class Transport:
         self.outboxes: dict[int, zmq.Socket] = {}
         self.poller = zmq.Poller()
         self.poller.register(self.inbox, zmq.POLLIN)
+        self.sub_poller = zmq.Poller()      # heartbeats only
         self.pub: zmq.Socket | None = None
         self.sub: zmq.Socket | None = None
         self.lc = 0
@@ -51,6 +53,7 @@ class Transport:
             if n + i != self.pid:
                 self.sub.connect(spec.heartbeat)
         self.poller.register(self.sub, zmq.POLLIN)
+        self.sub_poller.register(self.sub, zmq.POLLIN)
 
     def _outbox(self, dest: int) -> zmq.Socket:
         sock = self.outboxes.get(dest)
@@ -68,6 +71,9 @@ class Transport:
         if isinstance(msg, P.IvyMsg):
             self.trace.append(P.TraceRow(self.lc, type(msg).__name__, self.pid, dest,
                                          msg.page, msg.requester))
+        if not -1 <= dest < self.n_processes or (dest < 0 and self.pub is None):
+            logger.error("no daemon {} to send {} to; dropped", dest, P.type_name(msg))
+            return
         sock = self.pub if dest < 0 else self._outbox(dest)
         try:
             sock.send_multipart(P.encode(msg, payload), zmq.NOBLOCK)
@@ -83,10 +89,12 @@ class Transport:
         except zmq.ZMQError as exc:
             logger.warning("cannot answer {}: {}", ident, exc)
 
-    def receive(self, timeout_ms: float, limit: int = 1000):
-        """Wait up to timeout_ms, then yield (ident, msg, payload) for what has arrived.
-        A malformed frame is logged with its sender and answered with ErrorReply."""
-        events = dict(self.poller.poll(timeout_ms))
+    def receive(self, timeout_ms: float, limit: int = 1000, inbox: bool = True):
+        """Wait up to timeout_ms, then yield (ident, msg, payload) for what has arrived
+        (heartbeats only, when inbox is False). A malformed frame is logged with its sender
+        and answered with ErrorReply."""
+        poller = self.poller if inbox else self.sub_poller
+        events = dict(poller.poll(timeout_ms))
         if self.sub is not None and self.sub in events:
             for _ in range(limit):
                 try:
@@ -96,7 +104,7 @@ class Transport:
                 got = self._decode(b"<heartbeat>", frames)
                 if got is not None:
                     yield None, got[0], got[1]
-        if self.inbox not in events:
+        if not inbox or self.inbox not in events:
             return
         for _ in range(limit):
             try:

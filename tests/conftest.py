@@ -73,3 +73,37 @@ def clusters(tmp_path):
     c = Clusters(tmp_path)
     yield c
     c.stop_all()
+
+
+# -- helpers for real-process tests (appended) ---------------------------------------------------
+
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+
+def wait_until(cond, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    """Poll `cond` until it returns something true (returned) or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)  # poll
+
+
+def ivy(run: RunDir, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """Run the real `ivy` command on `run`'s config and run directory."""
+    cmd = [str(BIN / "ivy"), *map(str, args), "-c", run.config_path, "--run-dir", str(run.path)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def pid_gone(pid: int, config_path: str) -> bool:
+    """The process is gone from /proc, a zombie, or a recycled pid running something else."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z" or config_path.encode() not in cmdline

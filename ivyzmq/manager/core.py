@@ -70,6 +70,7 @@ class Manager:
         self.last_beat_sent = -1e9
         self.replicas: dict[int, int] = {}    # backup -> highest seq it acknowledged
         self.held: deque[tuple[int, list]] = deque()
+        self.held_since = 0.0
         self.reports: dict[int, list[P.PageReport]] = {}
         self.recover_sent = 0.0
         self.sent_at: dict[int, float] = {}   # page -> when its operation last sent anything
@@ -114,6 +115,8 @@ class Manager:
         if step:
             if self.replicas and self.role == "active" and \
                     "replicate_after_act" not in bugs.ENABLED:
+                if not self.held:
+                    self.held_since = self._now
                 self.held.append((self.seq, step))
             else:
                 self.out.extend((d, m, None) for d, m in step)
@@ -129,6 +132,7 @@ class Manager:
         while self.held and self.held[0][0] <= upto:
             _, step = self.held.popleft()
             self.out.extend((d, m, None) for d, m in step)
+            self.held_since = self._now
 
     def fire(self, event: str) -> None:
         """Move the role machine; the table in roles.py says what each event does."""
@@ -153,7 +157,7 @@ class Manager:
             self.fire("recovered")
             return
         for n in self.nodes:
-            self._direct(n, P.Recover())
+            self._direct(n, P.Recover(boot=self.boot))
 
     def _serve(self) -> None:
         for rec in self.table:
@@ -199,12 +203,19 @@ class Manager:
             self.recover_sent = now
             for n in self.nodes:
                 if n not in self.reports:
-                    self._direct(n, P.Recover())
+                    self._direct(n, P.Recover(boot=self.boot))
         elif self.role == "active":
             for q in [q for q in self.replicas if not self.alive(q)]:
                 logger.warning("manager {}: backup {} is silent; replicating without it",
                                self.pid, q)
                 del self.replicas[q]
+            if self.held and now - self.held_since >= 2 * self.interval:
+                # A backup that is alive but has not acknowledged for a while lost a
+                # Replicate (say, a connection reset): a snapshot brings it up to date.
+                self.held_since = now
+                for q, acked in list(self.replicas.items()):
+                    if acked < self.held[0][0]:
+                        self._snapshot_to(q)
             for rec in self.table:
                 if rec.op is not None and now - self.sent_at.get(rec.page, now) \
                         >= self.redrive_timeout:
@@ -297,7 +308,9 @@ class Manager:
         if msg.epoch > self.epoch and self.role != "passive":
             self.fire("newer_epoch")     # a newer manager took over while we were away
         if isinstance(msg, P.TableReport):
-            if self.role == "recovering" and msg.epoch == self.epoch and \
+            if msg.refused and msg.epoch == self.epoch:
+                self.fire("refused")     # our own epoch from before a restart: pick anew
+            elif self.role == "recovering" and msg.epoch == self.epoch and \
                     len(msg.pages) == len(self.table):
                 self.reports[n] = msg.pages
                 if len(self.reports) == len(self.nodes):

@@ -12,6 +12,9 @@ Events:
                 message, or the epoch a node carries)
   primary_back  (backup serving, failback on) the primary is alive, passive and caught up
   handback      (passive primary) the serving backup hands control back
+  refused       a node refused our Recover: it is at our epoch already, from this manager's
+                previous life (a restarted manager cannot know the epochs it used); a node
+                at a newer epoch makes a newer_epoch event instead
 
 Every pair is listed. None as the action means the event is dropped in that role - for
 example a vote reaching a manager that already serves is just a request to serve.
@@ -25,6 +28,7 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("passive", "newer_epoch"): ("passive", None),      # we follow whoever serves
     ("passive", "primary_back"): ("passive", None),     # only a serving backup hands back
     ("passive", "handback"): ("recovering", "_begin_recovery"),
+    ("passive", "refused"): ("passive", None),          # a late answer after stepping down
 
     ("recovering", "alone"): ("recovering", None),
     ("recovering", "vote"): ("recovering", None),
@@ -32,6 +36,7 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("recovering", "newer_epoch"): ("passive", "_step_down"),
     ("recovering", "primary_back"): ("recovering", None),
     ("recovering", "handback"): ("recovering", None),   # already taking over
+    ("recovering", "refused"): ("recovering", "_begin_recovery"),   # again, newer epoch
 
     ("active", "alone"): ("active", None),
     ("active", "vote"): ("active", None),
@@ -39,10 +44,11 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("active", "newer_epoch"): ("passive", "_step_down"),
     ("active", "primary_back"): ("passive", "_hand_back"),
     ("active", "handback"): ("active", None),           # a stale handback from an old term
+    ("active", "refused"): ("active", None),            # a late refusal of an earlier round
 }
 
 ROLES = ("passive", "recovering", "active")
-EVENTS = ("alone", "vote", "recovered", "newer_epoch", "primary_back", "handback")
+EVENTS = ("alone", "vote", "recovered", "newer_epoch", "primary_back", "handback", "refused")
 
 
 def transition(role: str, event: str) -> tuple[str, str | None]:

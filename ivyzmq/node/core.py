@@ -63,6 +63,8 @@ class Node:
                  rid_base: int = 0, initial_owner=None):
         self.pid = pid
         self.managers = managers
+        self.n_nodes = n_nodes
+        self.n_processes = n_nodes + len(managers)
         self.page_size = page_size
         self.retry_timeout = retry_timeout
         self.silence_limit = retry_timeout * retries
@@ -80,6 +82,7 @@ class Node:
         self.manager = managers[0]
         self.suspect: int | None = None   # manager left for silence: not back to it at once
         self.suspect_until = 0.0
+        self.recover_boot = 0
         self.last_heard = 0.0
         self.next_rid = rid_base
         self.outstanding: dict[int, Outstanding] = {}
@@ -156,7 +159,24 @@ class Node:
     # -- messages ----------------------------------------------------------------------------
 
     def receive(self, now: float, msg: P.Msg, payload: bytes | None = None) -> None:
-        if msg.sender in self.managers:
+        from_manager = msg.sender in self.managers
+        handlers = self._from_manager if from_manager else self._from_node
+        handler = handlers.get(type(msg))
+        if isinstance(msg, P.Recover) and from_manager:
+            handler = self._on_recover
+        if handler is None or not 0 <= msg.sender < self.n_processes:
+            logger.warning("node {} ignores unexpected {} from {}", self.pid,
+                           P.type_name(msg), msg.sender)
+            return
+        if isinstance(msg, P.IvyMsg) and not (0 <= msg.page < len(self.pages)
+                                              and 0 <= msg.requester < self.n_nodes):
+            logger.warning("node {} ignores {}: page {} out of range or requester {} not "
+                           "a node", self.pid, P.type_name(msg), msg.page, msg.requester)
+            return
+        if isinstance(msg, P.Recover) and from_manager:
+            self._on_recover(now, msg)
+            return
+        if from_manager:
             if msg.epoch < self.epoch and "accept_old_epoch" not in bugs.ENABLED:
                 logger.debug("node {} drops {} of old epoch {} < {}", self.pid,
                              P.type_name(msg), msg.epoch, self.epoch)
@@ -171,15 +191,6 @@ class Node:
                 self.manager, self.suspect = msg.sender, None
             if msg.sender == self.manager:
                 self.last_heard = now
-        handler = self._handlers.get(type(msg))
-        if handler is None:
-            logger.warning("node {} ignores unexpected {} from {}", self.pid,
-                           P.type_name(msg), msg.sender)
-            return
-        if isinstance(msg, P.IvyMsg) and not 0 <= msg.page < len(self.pages):
-            logger.warning("node {} ignores {} for page {} out of range", self.pid,
-                           P.type_name(msg), msg.page)
-            return
         handler(self, now, msg, payload)
 
     def _stale(self, msg: P.IvyMsg) -> bool:
@@ -289,20 +300,29 @@ class Node:
             # stale view cannot make the node spin.
             self._switch(now, target, resend_at=now + self.retry_timeout / 4)
 
-    def _on_recover(self, now, msg: P.Recover, _payload) -> None:
-        self.manager, self.suspect, self.last_heard = msg.sender, None, now
-        self._send(msg.sender, P.TableReport(pages=self.report()))
+    def _on_recover(self, now, msg: P.Recover) -> None:
+        """Accept a newer epoch, or a repeat of the Recover we accepted; tell any other
+        manager (an older one, or a restarted one that picked an epoch it used before)
+        which epoch we are at, so it can pick a newer one."""
+        if msg.epoch > self.epoch or (msg.epoch, msg.boot) == (self.epoch, self.recover_boot):
+            self.epoch, self.recover_boot = msg.epoch, msg.boot
+            self.manager, self.suspect, self.last_heard = msg.sender, None, now
+            self._send(msg.sender, P.TableReport(pages=self.report()))
+        else:
+            logger.info("node {} refuses Recover of epoch {} from {} (at epoch {})",
+                        self.pid, msg.epoch, msg.sender, self.epoch)
+            self._send(msg.sender, P.TableReport(pages=[], refused=True))
 
     def report(self) -> list[P.PageReport]:
         return [P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
                              st.handoff) for p, st in enumerate(self.pages)]
 
-    _handlers = {
+    _from_manager = {
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,
-        P.Invalidate: _on_invalidate, P.WriteGrant: _on_write_grant,
-        P.ReadPage: _on_page, P.WritePage: _on_page, P.Ack: _on_ack,
-        P.NotActive: _on_not_active, P.Recover: _on_recover,
+        P.Invalidate: _on_invalidate, P.WriteGrant: _on_write_grant, P.Ack: _on_ack,
+        P.NotActive: _on_not_active,
     }
+    _from_node = {P.ReadPage: _on_page, P.WritePage: _on_page}
 
     # -- timer -------------------------------------------------------------------------------
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from ivyzmq.sim.runner import BUG_NAMES, run_seed, summarize
 from ivyzmq.sim.schedule import KINDS
 
-SHOW_FAILURES = 10
+SHOW_FAILURES = 50
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,14 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.bug:
         print(f"broken variants switched on: {', '.join(args.bug)}")
     if args.seed is not None:
-        res = run_seed(args.seed, args.kind, args.bug, full_trace=True, quiet=not args.log)
-        if not args.trace:      # the report has the whole trace; keep only its tail
-            from ivyzmq.sim.runner import make_plan, report, run_plan
-            plan = make_plan(args.seed, args.kind)
-            res2, world = run_plan(plan, args.bug)
-            from ivyzmq.sim.runner import replay_command
-            res.report = report(plan, res2, world, replay=replay_command(
-                args.seed, args.kind, args.bug))
+        res = run_seed(args.seed, args.kind, args.bug, verbose=True, full_trace=args.trace,
+                       quiet=not args.log)
         print(res.report)
         return 1 if res.failure else 0
     summary = summarize(range(args.start, args.start + args.seeds), max(1, args.jobs),

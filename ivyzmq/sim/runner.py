@@ -17,7 +17,8 @@ from loguru import logger
 
 from ivyzmq import bugs
 from ivyzmq.sim.schedule import Plan, make_plan
-from ivyzmq.sim.world import Row, Violation, World
+from ivyzmq.sim.checks import Violation
+from ivyzmq.sim.world import Row, World
 
 TRACE_TAIL = 60
 
@@ -82,13 +83,13 @@ def run_plan(plan: Plan, bug_names: Iterable[str] | None = None,
 
 def format_rows(rows: list[Row]) -> str:
     lines = [f"{'time':>9}  {'type':<22} {'from':>4} {'to':>4} {'page':>4} {'req':>4} "
-             f"{'rid':>4} {'epoch':>5}  note"]
-    for t, typ, src, dest, page, req, rid, epoch, note in rows:
+             f"{'rid':>4} {'epoch':>5} {'opseq':>5}  note"]
+    for t, typ, src, dest, page, req, rid, epoch, opseq, note in rows:
         if typ == "#":
             lines.append(f"{t:9.4f}  -- {note}")
         else:
             lines.append(f"{t:9.4f}  {typ:<22} {src:>4} {dest:>4} {page:>4} {req:>4} "
-                         f"{rid:>4} {epoch:>5}  {note}")
+                         f"{rid:>4} {epoch:>5} {opseq:>5}  {note}")
     return "\n".join(lines)
 
 
@@ -123,12 +124,13 @@ def outcome_line(res: Result) -> str:
 
 
 def run_seed(seed: int, kind: str | None = None, bug_names: Iterable[str] | None = None,
-             full_trace: bool = False, quiet: bool = True) -> Result:
-    """Run one seed; the report is filled in when it fails (or always with full_trace)."""
+             verbose: bool = False, full_trace: bool = False, quiet: bool = True) -> Result:
+    """Run one seed. The report is filled in when it fails, or always when `verbose`
+    (with the whole message trace if `full_trace`)."""
     plan = make_plan(seed, kind)
     names = set(bugs.ENABLED) if bug_names is None else set(bug_names)
     res, world = run_plan(plan, names, quiet=quiet)
-    if res.failure or full_trace:
+    if res.failure or verbose:
         res.report = report(plan, res, world, full_trace, replay_command(seed, kind, names))
     return res
 

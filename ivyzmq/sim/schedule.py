@@ -139,13 +139,28 @@ def replicate_crash(rng: random.Random, cfg: SimConfig, span: float) -> list[Fau
             for _ in range(rng.randint(1, 2))]
 
 
+def quick_restart(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
+    """A manager restarts at once while its links to some nodes lag, so messages of the
+    dead incarnation arrive during or after the new one's recovery (they were in a
+    socket buffer; a new process talks over new connections, not ordered behind them)."""
+    m, t = _target(rng, cfg), rng.uniform(0.2, span)
+    lag = rng.uniform(0.02, 0.5)
+    out = []
+    for n in rng.sample(range(cfg.nodes), rng.randint(1, min(3, cfg.nodes))):
+        out += [Fault(t - rng.uniform(0.01, 0.3), "slow", m, n, x=lag),
+                Fault(t + rng.uniform(0.5, 2.0), "fast", m, n)]
+    down = rng.uniform(0.01, 0.3)
+    return out + [Fault(t, "crash", m), Fault(t + down, "restart", m)]
+
+
 GENERATORS: dict[str, Gen] = {
     "crash": crash, "double_crash": double_crash, "pause": pause, "partition": partition,
     "reset": reset, "delay": delay, "replicate_crash": replicate_crash,
+    "quick_restart": quick_restart,
 }
 NEEDS_BACKUP = {"double_crash", "partition", "replicate_crash"}
 WEIGHTS = {"none": 1, "crash": 3, "double_crash": 2, "pause": 2, "partition": 2, "reset": 2,
-           "delay": 2, "replicate_crash": 2, "mix": 4}
+           "delay": 2, "replicate_crash": 2, "quick_restart": 2, "mix": 4}
 KINDS = list(WEIGHTS)
 
 

@@ -14,27 +14,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ivyzmq import protocol as P
-from ivyzmq.checker import check
 from ivyzmq.history import Op
 from ivyzmq.manager.core import PUB, Manager
-from ivyzmq.node.core import NIL, RW, Node
-
-
-class Violation(AssertionError):
-    """A property failed. `kind` sorts failures in the summary: invariant, linearizability,
-    quiescence, liveness (the run did not finish) or history."""
-
-    def __init__(self, kind: str, text: str):
-        super().__init__(f"[{kind}] {text}")
-        self.kind, self.text = kind, text
-
-
-class InvariantError(Violation):
-    def __init__(self, text: str):
-        super().__init__("invariant", text)
+from ivyzmq.node.core import Node
+from ivyzmq.sim import checks
+from ivyzmq.sim.checks import Violation
 
 
 @dataclass
@@ -71,7 +58,8 @@ class Fault:
     restart a               a dead manager a starts again with an empty state
     pause a / resume a      manager a stops (neither ticks nor reads) / goes on
     cut a b / heal a b      the connection a<->b drops everything / works again
-    reset a b               everything in flight between a and b is lost (a TCP reset)
+    reset a b               everything in flight between a and b is lost (a TCP reset),
+                            at the first moment from `time` on when something is in flight
     slow a b (x) / fast a b messages a<->b get up to x seconds of extra delay / normal again
     crash_on_replicate (x, loss)  the next manager that emits a Replicate crashes right
                             then, before its held messages go out, and restarts x s later
@@ -105,7 +93,7 @@ class Client:
 
 VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-padded
 
-Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, note]
+Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, opseq, note]
 
 
 class World:
@@ -130,6 +118,7 @@ class World:
         self.gen: dict[tuple[int, int], int] = {}  # bumped to lose a connection's in-flight
         self.fifo: dict[tuple[int, int], float] = {}
         self.armed: list[Fault] = []
+        self.resets: set[frozenset] = set()        # connections to reset on their next send
         self.trace: list[Row] = []
         self.history: list[Op] = []
         self.clients = {n: Client(n, cfg.ops + cfg.pages) for n in self.node_ids}
@@ -174,7 +163,7 @@ class World:
 
     def note(self, text: str) -> None:
         """A marker row in the trace (faults, role changes), so a trace reads as a story."""
-        self.trace.append([self.now, "#", -1, -1, -1, -1, -1, -1, text])
+        self.trace.append([self.now, "#", -1, -1, -1, -1, -1, -1, -1, text])
 
     # -- network ---------------------------------------------------------------------------
 
@@ -182,7 +171,7 @@ class World:
         pair = frozenset((src, dest))
         if pair in self.cut:
             if row is not None:
-                row[8] = "lost: cut"
+                row[9] = "lost: cut"
             return
         lo, hi = self.cfg.delay
         delay = self.rng.uniform(lo, hi)
@@ -191,6 +180,9 @@ class World:
         when = max(self.now + delay, self.fifo.get((src, dest), 0.0))
         self.fifo[(src, dest)] = when
         self._at(when, "deliver", src, dest, self.gen.get((src, dest), 0), frames, row)
+        if pair in self.resets:     # reset while this message is on the wire
+            self.resets.discard(pair)
+            self._at((self.now + when) / 2, "reset", src, dest)
 
     def _flush(self, pid: int, out) -> None:
         for dest, msg, payload in out:
@@ -198,7 +190,7 @@ class World:
             row = None
             if isinstance(msg, P.IvyMsg):
                 row = [self.now, type(msg).__name__, pid, dest, msg.page, msg.requester,
-                       msg.rid, msg.epoch, ""]
+                       msg.rid, msg.epoch, msg.opseq, ""]
                 self.trace.append(row)
             frames = P.encode(msg, payload)
             if dest == PUB:
@@ -213,14 +205,14 @@ class World:
         self.gen[(src, dest)] = self.gen.get((src, dest), 0) + 1
         for _, _, kind, args in self.events:
             if kind == "deliver" and args[0] == src and args[1] == dest and args[4]:
-                args[4][8] = args[4][8] or f"lost: {why}"
+                args[4][9] = args[4][9] or f"lost: {why}"
 
     def _deliver(self, src: int, dest: int, gen: int, frames: list[bytes], row) -> None:
         if gen != self.gen.get((src, dest), 0):
             return
         if not self.alive(dest):
             if row is not None:
-                row[8] = row[8] or "lost: receiver down"
+                row[9] = row[9] or "lost: receiver down"
             return
         if dest in self.paused:
             self.paused[dest].append((src, dest, gen, frames, row))
@@ -229,6 +221,8 @@ class World:
         if dest in self.nodes:
             self.nodes[dest].receive(self.now, msg, payload)
             self._run_node(dest)
+            # A node's step changes at most the page its message names (and its epoch).
+            checks.invariants(self, (msg.page,) if isinstance(msg, P.IvyMsg) else ())
         else:
             self.managers[dest].receive(self.now, msg)
             self._run_manager(dest)
@@ -249,6 +243,7 @@ class World:
             if mgr.role == "active":
                 self.activations += 1
             self.roles[m] = role
+            checks.managers(self)     # only a role or epoch change can break it
         if self.armed and any(isinstance(msg, P.Replicate) for _, msg, _ in out):
             f = self.armed.pop(0)
             self.note(f"crash_on_replicate fires: manager {m} emitted Replicate seq {mgr.seq}")
@@ -285,6 +280,7 @@ class World:
             self.nodes[n].start(self.now, opid, "write", page, data)
         self._at(self.now + c.op_timeout, "timeout", opid)
         self._run_node(n)
+        checks.invariants(self, (page,))
 
     def _op_done(self, opid: int, data, error) -> None:
         cl = self.pending_ops.pop(opid, None)
@@ -327,6 +323,10 @@ class World:
                 self.lose_in_flight(q, m, "receiver crashed")   # its TCP buffers are gone
                 if loss and self.rng.random() < loss:
                     self.lose_in_flight(m, q, "sender crashed")
+                # What it sent before dying may still arrive; a restarted process talks over
+                # new connections, so its messages are not ordered behind those.
+                self.fifo.pop((m, q), None)
+                self.fifo.pop((q, m), None)
 
     def _fault(self, f: Fault) -> None:
         self.faults_left -= 1
@@ -356,8 +356,7 @@ class World:
         elif what == "heal":
             self.cut.discard(frozenset((a, b)))
         elif what == "reset":
-            self.lose_in_flight(a, b, "reset")
-            self.lose_in_flight(b, a, "reset")
+            self.resets.add(frozenset((a, b)))
         elif what == "slow":
             self.slow[frozenset((a, b))] = f.x
         elif what == "fast":
@@ -399,7 +398,6 @@ class World:
     def _step(self, kind: str, args: tuple) -> None:
         if kind == "deliver":
             self._deliver(*args)
-            self.check_invariants()
         elif kind == "tick":
             pid = args[0]
             self._at(self.now + self.cfg.tick, "tick", pid)
@@ -411,98 +409,31 @@ class World:
             else:
                 self.managers[pid].tick(self.now)
                 self._run_manager(pid)
-                self.check_managers()
         elif kind == "client":
             self._client_next(args[0])
-            self.check_invariants()
         elif kind == "timeout":
             self._timeout(args[0])
         elif kind == "fault":
             self._fault(args[0])
-            self.check_managers()
+        elif kind == "reset":
+            a, b = args
+            self.note(f"connection {a} <-> {b} reset")
+            self.lose_in_flight(a, b, "reset")
+            self.lose_in_flight(b, a, "reset")
 
-    # -- invariants (PROTOCOL.md section 4) -------------------------------------------------
+    # -- checks (ivyzmq/sim/checks.py) -------------------------------------------------------
 
     def check_invariants(self) -> None:
-        """At most one owner per page; a ReadWrite node is the owner and alone has access;
-        every copy holds the same bytes; epochs never go back at a node; managers too."""
-        nodes = self.nodes
-        for p in range(self.cfg.pages):
-            owners, writers, holders = [], [], []
-            for n, nd in nodes.items():
-                st = nd.pages[p]
-                if st.is_owner:
-                    owners.append(n)
-                if st.access != NIL:
-                    holders.append(n)
-                    if st.access == RW:
-                        writers.append(n)
-            if len(owners) > 1:
-                raise InvariantError(f"page {p} has several owners {owners}")
-            if writers and (len(writers) > 1 or writers != owners or len(holders) > 1):
-                raise InvariantError(f"page {p}: ReadWrite at {writers} while owners are "
-                                     f"{owners} and {holders} have access")
-            if len({nodes[n].data[p] for n in holders}) > 1:
-                copies = {n: nodes[n].data[p].rstrip(b"\0").decode() for n in holders}
-                raise InvariantError(f"page {p}: copies differ {copies}")
-        for n, nd in nodes.items():
-            if nd.epoch < self.node_epoch[n]:
-                raise InvariantError(f"node {n} epoch went back {self.node_epoch[n]}"
-                                     f" -> {nd.epoch}")
-            self.node_epoch[n] = nd.epoch
-        self.check_managers()
+        checks.invariants(self)
 
     def check_managers(self) -> None:
-        serving = sorted((m.epoch, m.pid) for m in self.managers.values()
-                         if m is not None and m.role == "active")
-        epochs = [e for e, _ in serving]
-        if len(set(epochs)) != len(epochs):
-            raise InvariantError(f"two managers serve the same epoch: {serving}")
-
-    def check_end(self) -> None:
-        """After `run`: quiescent agreement, a complete history, linearizability."""
-        self.check_quiescent()
-        if len(self.history) != self.issued:
-            raise Violation("history", f"{self.issued} operations issued but "
-                            f"{len(self.history)} ended")
-        res = check(self.history)
-        if res.ok is False:
-            raise Violation("linearizability", res.explanation)
-        if res.ok is None:
-            raise Violation("linearizability", "checker gave up: " + res.explanation)
+        checks.managers(self)
 
     def check_quiescent(self) -> None:
-        """Once nothing is in flight, the serving manager agrees with the nodes."""
-        active = [m for m in self.managers.values() if m is not None and m.role == "active"]
-        if len(active) != 1:
-            raise Violation("quiescence", f"{len(active)} managers serve at the end")
-        m = active[0]
-        for rec in m.table:
-            p = rec.page
-            owners = [n for n, nd in self.nodes.items() if nd.pages[p].is_owner]
-            holders = sorted(n for n, nd in self.nodes.items()
-                             if nd.pages[p].access != NIL and n != rec.owner)
-            if owners != [rec.owner] or holders != sorted(rec.copy_set):
-                raise Violation("quiescence", f"page {p}: manager {m.pid} says owner "
-                                f"{rec.owner} copies {rec.copy_set}; nodes say owner "
-                                f"{owners} copies {holders}")
+        checks.quiescent(self)
+
+    def check_end(self) -> None:
+        checks.end(self)
 
     def stuck(self) -> str:
-        """What is still open, for a liveness failure."""
-        parts = []
-        for n, nd in self.nodes.items():
-            for p, st in enumerate(nd.pages):
-                if st.pending or st.local:
-                    parts.append(f"node {n} page {p} pending {st.pending} "
-                                 f"({len(st.local)} local ops), asks manager {nd.manager}")
-            if nd.outstanding and not any(st.pending for st in nd.pages):
-                parts.append(f"node {n} awaits acks for rids {sorted(nd.outstanding)}")
-        for q, m in self.managers.items():
-            if m is None:
-                parts.append(f"manager {q} down")
-                continue
-            ops = [f"p{r.page}:{r.op.kind} by {r.op.requester} {r.op.phase} "
-                   f"waiting {r.op.waiting}" for r in m.table if r.op]
-            parts.append(f"manager {q} {m.role} epoch {m.epoch} seq {m.seq} "
-                         f"held {len(m.held)} replicas {m.replicas} ops {ops}")
-        return "; ".join(parts)
+        return checks.stuck(self)

@@ -1,0 +1,120 @@
+"""The properties a simulated run must keep (PROTOCOL.md section 4), checked against the
+real cores' state: invariants after every step, and at the end quiescent agreement of the
+serving manager with the nodes, a complete history and linearizability.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ivyzmq.checker import check
+from ivyzmq.node.core import NIL, RW
+
+if TYPE_CHECKING:
+    from ivyzmq.sim.world import World
+
+
+class Violation(AssertionError):
+    """A property failed. `kind` sorts failures in the summary: invariant, linearizability,
+    quiescence, liveness (the run did not finish) or history."""
+
+    def __init__(self, kind: str, text: str):
+        super().__init__(f"[{kind}] {text}")
+        self.kind, self.text = kind, text
+
+
+class InvariantError(Violation):
+    def __init__(self, text: str):
+        super().__init__("invariant", text)
+
+
+def invariants(w: World, pages: Iterable[int] | None = None) -> None:
+    """At most one owner per page; a ReadWrite node is the owner and alone has access;
+    every copy holds the same bytes; epochs never go back at a node; managers too.
+    `pages` limits the page checks to those a step touched (the others did not change)."""
+    nodes = w.nodes
+    for p in range(w.cfg.pages) if pages is None else pages:
+        owners, writers, holders = [], [], []
+        for n, nd in nodes.items():
+            st = nd.pages[p]
+            if st.is_owner:
+                owners.append(n)
+            if st.access != NIL:
+                holders.append(n)
+                if st.access == RW:
+                    writers.append(n)
+        if len(owners) > 1:
+            raise InvariantError(f"page {p} has several owners {owners}")
+        if writers and (len(writers) > 1 or writers != owners or len(holders) > 1):
+            raise InvariantError(f"page {p}: ReadWrite at {writers} while owners are "
+                                 f"{owners} and {holders} have access")
+        if len({nodes[n].data[p] for n in holders}) > 1:
+            copies = {n: nodes[n].data[p].rstrip(b"\0").decode() for n in holders}
+            raise InvariantError(f"page {p}: copies differ {copies}")
+    for n, nd in nodes.items():
+        if nd.epoch < w.node_epoch[n]:
+            raise InvariantError(f"node {n} epoch went back {w.node_epoch[n]}"
+                                 f" -> {nd.epoch}")
+        w.node_epoch[n] = nd.epoch
+    if pages is None:
+        managers(w)
+
+
+def managers(w: World) -> None:
+    """No two managers serve in the same epoch (epochs are what nodes tell terms apart by)."""
+    serving = sorted((m.epoch, m.pid) for m in w.managers.values()
+                     if m is not None and m.role == "active")
+    epochs = [e for e, _ in serving]
+    if len(set(epochs)) != len(epochs):
+        raise InvariantError(f"two managers serve the same epoch: {serving}")
+
+
+def end(w: World) -> None:
+    """After `run`: quiescent agreement, a complete history, linearizability."""
+    quiescent(w)
+    if len(w.history) != w.issued:
+        raise Violation("history", f"{w.issued} operations issued but "
+                        f"{len(w.history)} ended")
+    res = check(w.history)
+    if res.ok is False:
+        raise Violation("linearizability", res.explanation)
+    if res.ok is None:
+        raise Violation("linearizability", "checker gave up: " + res.explanation)
+
+
+def quiescent(w: World) -> None:
+    """Once nothing is in flight, the serving manager agrees with the nodes."""
+    active = [m for m in w.managers.values() if m is not None and m.role == "active"]
+    if len(active) != 1:
+        raise Violation("quiescence", f"{len(active)} managers serve at the end")
+    m = active[0]
+    for rec in m.table:
+        p = rec.page
+        owners = [n for n, nd in w.nodes.items() if nd.pages[p].is_owner]
+        holders = sorted(n for n, nd in w.nodes.items()
+                         if nd.pages[p].access != NIL and n != rec.owner)
+        if owners != [rec.owner] or holders != sorted(rec.copy_set):
+            raise Violation("quiescence", f"page {p}: manager {m.pid} says owner "
+                            f"{rec.owner} copies {rec.copy_set}; nodes say owner "
+                            f"{owners} copies {holders}")
+
+
+def stuck(w: World) -> str:
+    """What is still open, for a liveness failure."""
+    parts = []
+    for n, nd in w.nodes.items():
+        for p, st in enumerate(nd.pages):
+            if st.pending or st.local:
+                parts.append(f"node {n} page {p} pending {st.pending} "
+                             f"({len(st.local)} local ops), asks manager {nd.manager}")
+        if nd.outstanding and not any(st.pending for st in nd.pages):
+            parts.append(f"node {n} awaits acks for rids {sorted(nd.outstanding)}")
+    for q, m in w.managers.items():
+        if m is None:
+            parts.append(f"manager {q} down")
+            continue
+        ops = [f"p{r.page}:{r.op.kind} by {r.op.requester} {r.op.phase} "
+               f"waiting {r.op.waiting}" for r in m.table if r.op]
+        parts.append(f"manager {q} {m.role} epoch {m.epoch} seq {m.seq} "
+                     f"held {len(m.held)} replicas {m.replicas} ops {ops}")
+    return "; ".join(parts)

@@ -1,0 +1,170 @@
+"""The wire format (ivyzmq/protocol.py): every message type survives a round trip, and
+decoding is strict - anything malformed raises ProtocolError with a message naming what is
+wrong, never another exception."""
+from __future__ import annotations
+
+import json
+import typing
+
+import pytest
+
+from ivyzmq import protocol as P
+
+PAGE = bytes(range(256)) * 16          # a 4 KiB page with every byte value in it
+
+
+def _ivy(cls):
+    return cls(page=1, requester=2, rid=1234567890123, opseq=7, sender=2, epoch=4, lc=99)
+
+
+SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
+    P.ReadRequest: (_ivy(P.ReadRequest), None),
+    P.WriteRequest: (_ivy(P.WriteRequest), None),
+    P.ReadConfirmation: (_ivy(P.ReadConfirmation), None),
+    P.WriteConfirmation: (_ivy(P.WriteConfirmation), None),
+    P.InvalidateConfirmation: (_ivy(P.InvalidateConfirmation), None),
+    P.ReadForward: (_ivy(P.ReadForward), None),
+    P.WriteForward: (_ivy(P.WriteForward), None),
+    P.Invalidate: (_ivy(P.Invalidate), None),
+    P.WriteGrant: (_ivy(P.WriteGrant), None),
+    P.ReadPage: (_ivy(P.ReadPage), PAGE),
+    P.WritePage: (_ivy(P.WritePage), PAGE),
+    P.Ack: (P.Ack(page=3, rid=17, done=True, sender=3, epoch=2), None),
+    P.NotActive: (P.NotActive(hint=4, sender=3, epoch=2), None),
+    P.Recover: (P.Recover(sender=4, epoch=5), None),
+    P.TableReport: (P.TableReport(sender=1, epoch=5, pages=[
+        P.PageReport(0, True, "ReadWrite", 3, 11),
+        P.PageReport(1, False, "Read", 4, 12, P.Pending("write", 13)),
+        P.PageReport(2, False, "Nil", 5, 0, None, P.Handoff("write", 2, 99, 5)),
+    ]), None),
+    P.Heartbeat: (P.Heartbeat(role="active", seq=12, boot=77, sender=3, epoch=2), None),
+    P.Replicate: (P.Replicate(seq=5, sender=3, epoch=2, changes=[
+        P.PageRec(page=1, owner=2, copy_set=[0, 1], opseq=9,
+                  op=P.Op("write", 2, 55, "invalidating", [0, 1]),
+                  queue=[P.Req("read", 0, 56)], last_rid={2: 55, 0: 56}),
+    ]), None),
+    P.ReplicateAck: (P.ReplicateAck(seq=5, sender=4, epoch=2), None),
+    P.Snapshot: (P.Snapshot(seq=6, sender=3, epoch=2, pages=[P.PageRec(page=0, owner=0)]),
+                 None),
+    P.SnapshotRequest: (P.SnapshotRequest(sender=4, epoch=2), None),
+    P.Handback: (P.Handback(sender=4, epoch=3), None),
+    P.ClientRead: (P.ClientRead(page=2, cid=8), None),
+    P.ClientWrite: (P.ClientWrite(page=2, offset=10, cid=9), b"hello"),
+    P.ClientReply: (P.ClientReply(cid=9, error="page 9 out of range 0..4", code="range"),
+                    None),
+    P.StatusQuery: (P.StatusQuery(), None),
+    P.StatusReply: (P.StatusReply(name="primary", kind="manager", role="active", serving=True,
+                                  pending=1, table=[[0, 0, []], [1, 1, [2]]]), None),
+    P.TraceQuery: (P.TraceQuery(clear=True), None),
+    P.TraceReply: (P.TraceReply(rows=[P.TraceRow(5, "ReadRequest", 2, 3, 1, 2)]), None),
+    P.ErrorReply: (P.ErrorReply(error="bad message: nope"), None),
+}
+
+
+def test_samples_cover_every_message_type():
+    assert set(SAMPLES) == set(typing.get_args(P.AnyMsg))
+
+
+@pytest.mark.parametrize("cls", list(SAMPLES), ids=lambda c: c.__name__)
+def test_round_trip(cls):
+    msg, payload = SAMPLES[cls]
+    frames = P.encode(msg, payload)
+    assert len(frames) == (1 if payload is None else 2)
+    header = json.loads(frames[0])
+    assert header["type"] == cls.__name__
+    got, got_payload = P.decode(frames)
+    assert type(got) is cls
+    assert got == msg
+    assert got_payload == payload
+    assert P.type_name(got) == cls.__name__
+
+
+def test_defaults_filled_when_absent():
+    msg, payload = P.decode([b'{"type":"ReadRequest","page":1,"requester":2,"rid":3}'])
+    assert msg == P.ReadRequest(page=1, requester=2, rid=3, opseq=0, sender=-1, epoch=0, lc=0)
+    assert payload is None
+
+
+def test_payload_is_carried_raw():
+    frames = P.encode(P.ReadPage(page=0, requester=1, rid=2), b"\0\xff" * 2048)
+    assert frames[1] == b"\0\xff" * 2048          # not base64, not JSON
+    assert b"\xff" not in frames[0]
+
+
+def _error(frames) -> str:
+    with pytest.raises(P.ProtocolError) as info:
+        P.decode(frames)
+    return str(info.value)
+
+
+def _frame(**fields) -> bytes:
+    return json.dumps(fields).encode()
+
+
+GOOD = dict(type="ReadRequest", page=1, requester=2, rid=3)
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"{", b"\xff\xfe", b"[1, 2]", b"42",
+                                 b"null"])
+def test_not_json_or_not_an_object(raw):
+    assert _error([raw])
+
+
+def test_unknown_type_is_named():
+    text = _error([_frame(**{**GOOD, "type": "ReadRequestt"})])
+    assert "ReadRequestt" in text and "$.type" in text
+
+
+def test_missing_type_tag():
+    text = _error([_frame(page=1, requester=2, rid=3)])
+    assert "type" in text
+
+
+@pytest.mark.parametrize("field", ["page", "requester", "rid"])
+def test_missing_field_is_named(field):
+    fields = dict(GOOD)
+    del fields[field]
+    assert f"`{field}`" in _error([_frame(**fields)])
+
+
+@pytest.mark.parametrize("field,value", [("page", "1"), ("rid", 1.5), ("requester", None),
+                                         ("opseq", [1]), ("epoch", "x"), ("sender", {})])
+def test_wrong_type_is_named(field, value):
+    text = _error([_frame(**{**GOOD, field: value})])
+    assert f"$.{field}" in text
+
+
+def test_wrong_type_deep_inside_is_located():
+    report = {"type": "TableReport", "sender": 0,
+              "pages": [[0, True, "ReadWrite", 0, 0], [1, "yes", "Nil", 0, 0]]}
+    text = _error([json.dumps(report).encode()])
+    assert "$.pages[1]" in text
+
+
+def test_bad_enum_value_is_named():
+    report = {"type": "TableReport", "sender": 0, "pages": [[0, True, "Write", 0, 0]]}
+    text = _error([json.dumps(report).encode()])
+    assert "'Write'" in text and "$.pages[0][2]" in text
+
+
+def test_unknown_field_is_named():
+    text = _error([_frame(**GOOD, colour="red")])
+    assert "colour" in text
+
+
+@pytest.mark.parametrize("cls", P.WITH_PAYLOAD, ids=lambda c: c.__name__)
+def test_missing_payload_frame(cls):
+    msg, payload = SAMPLES[cls]
+    text = _error(P.encode(msg))
+    assert cls.__name__ in text and "payload" in text
+
+
+@pytest.mark.parametrize("n", [0, 3, 5])
+def test_wrong_number_of_frames(n):
+    frames = [_frame(**GOOD)] + [b"x"] * max(0, n - 1) if n else []
+    text = _error(frames)
+    assert str(n) in text
+
+
+def test_protocol_error_is_a_value_error():
+    assert issubclass(P.ProtocolError, ValueError)
