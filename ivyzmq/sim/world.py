@@ -7,7 +7,14 @@ the way, so sender and receiver never share an object (a core that re-sends a me
 keeps must not change what is already in flight) and the codec is exercised too.
 
 Faults act on managers and connections only; nodes are the ground truth the managers recover
-from, so they never crash here. A fault schedule is a list of `Fault`s (see `World._fault`).
+from, so they never crash here. A fault schedule is a list of `Fault`s. A crashed manager
+loses what was sent to it; what it sent may still arrive, and after a restart it talks over
+new connections (not ordered behind the old ones). A paused manager neither ticks nor reads;
+what arrives waits for it, and on resume it sees its inbox or its timers first (either).
+
+Each client runs `ops` random operations, then, once the last fault is over, reads every
+page: the probes that show the system serves again. The run ends when it has settled (see
+`settled`); if it has not `grace` seconds after the last fault, that is a liveness failure.
 """
 from __future__ import annotations
 
