@@ -41,7 +41,7 @@ class ManagerDaemon(Daemon):
     def flush(self, changed: bool) -> None:
         for dest, msg, _ in self.core.drain():
             self.transport.send(dest, msg)
-        if changed and self.step_delay:
+        if changed and self.step_delay and self.core.serving:
             # The homework's demo knob: after each state change (replicated, its messages
             # maybe still held for the backups' acknowledgement) read nothing for a while,
             # so that a kill can land in the middle of a request. Heartbeats go on.
