@@ -46,7 +46,7 @@ from ivyzmq import config as C
 from ivyzmq import protocol as P
 from ivyzmq.client import IvyError, IvyTimeout, connect
 from ivyzmq.control import RunDir
-from ivyzmq.experiments import Monitor, Nemesis
+from ivyzmq.observe import Monitor, Nemesis, failovers
 from ivyzmq.history import History, Op
 from ivyzmq.readout import page_text
 from ivyzmq import checker
@@ -434,7 +434,7 @@ def inside(args) -> int:
             reason, firewall = f"{args.firewall} failed: {exc}", None
     uids = {} if firewall is None else {m.name: MANAGER_UID + i
                                         for i, m in enumerate(cluster.managers)}
-    run = ChaosRun(args.config, cluster, run_dir, uids=uids)
+    run = ChaosRun(args.config, cluster, run_dir, uids=uids, log_level=args.log_level)
     t = cluster.timing
     print(f"chaos: {len(cluster.nodes)} nodes, managers "
           f"{', '.join(m.name for m in cluster.managers)}, {args.clients} clients on "
@@ -512,12 +512,17 @@ def inside(args) -> int:
         print(f"  nemesis error: {nemesis.error!r}")
     print(f"operations: {len(ops)} in {elapsed:.1f} s: {counts['ok']} ok, {counts['failed']} "
           f"failed, {counts['unknown']} unknown")
+    fos = failovers(events, monitor, ops)
+    if fos:
+        print("takeovers after a hit on the serving manager:")
+    for fo in fos:
+        print(f"  {fo.text()}")
     chain = " -> ".join(f"{tm.name}@{tm.epoch}" for tm in terms)
     print(f"failovers seen: {max(0, len(terms) - 1)} changes of serving manager or epoch "
           f"({chain}); epochs {', '.join(map(str, epochs))}; backup served: "
           f"{'yes' if backup_served else 'no'}")
-    print(f"time without a serving manager: {none:.2f} s; two serving at once: {dual:.2f} s "
-          "(an old term not yet told of a newer one; nodes refuse it by epoch)")
+    print(f"time without a serving manager: {none:.2f} s; an older term still serving after "
+          f"a newer one: {dual:.2f} s (nodes refuse it by epoch)")
     if any(ev.action == "partition" for ev in events):
         print(f"partitions dropped {nemesis.dropped} manager<->manager packets")
     print("tables once healed: " + ("agree" if not problems else "; ".join(problems)))
@@ -530,6 +535,8 @@ def inside(args) -> int:
         "terms": [{"name": tm.name, "epoch": tm.epoch, "t": round(tm.first - t_start, 3)}
                   for tm in terms],
         "epochs": epochs, "failovers": max(0, len(terms) - 1), "backup_served": backup_served,
+        "takeovers_ms": [None if fo.serving is None else round((fo.serving.got - fo.killed)
+                                                               * 1000) for fo in fos],
         "no_manager_s": round(none, 3), "dual_serving_s": round(dual, 3),
         "partition": {"ran": any(ev.action == "partition" for ev in events),
                       "firewall": firewall.kind if firewall else None, "reason": reason,
@@ -545,7 +552,8 @@ def inside(args) -> int:
 # -- outside: the namespace around it ------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="ivy chaos", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="ivy chaos",
+                                 description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--duration", type=float, default=20.0,
                     help="seconds of client load under faults (default 20)")
     ap.add_argument("--seed", type=int, default=1, help="fixes the nemesis schedule")
@@ -561,6 +569,8 @@ def parser() -> argparse.ArgumentParser:
                     help="run in this network namespace (no partitions)")
     ap.add_argument("--firewall", choices=["auto", "nft", "iptables", "none"], default="auto",
                     help="tool for partitions (default: nft, else iptables)")
+    ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
+                    help="the daemons' log level (logs go to the run directory)")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--netns", default="", help=argparse.SUPPRESS)
@@ -584,6 +594,7 @@ def _inner_argv(args, config: Path, run_dir: Path, firewall: str, reason: str,
             "--duration", str(args.duration), "--seed", str(args.seed),
             "--clients", str(args.clients), "--pages", str(args.pages),
             "--read-share", str(args.read_share), "--firewall", firewall,
+            "--log-level", args.log_level,
             f"--partition-reason={reason}", f"--netns={netns}"]
 
 

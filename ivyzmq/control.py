@@ -108,9 +108,11 @@ class RunDir:
         for name in started:
             self.start(name)
         self.wait_answering(started, timeout)
-        # A manager serves only once every node has reported its table, so with part of
-        # the cluster (--only) there is nothing more to wait for.
-        if started and set(self.running()) == set(self.cluster.daemon_names()):
+        # A manager serves only once every node has reported its table, so without every
+        # node (--only, a cluster spread over hosts) there is nothing more to wait for.
+        running = set(self.running())
+        nodes = {nd.name for nd in self.cluster.nodes}
+        if started and nodes <= running and len(running - nodes) > 0:
             self.wait_serving(timeout)
         return started
 

@@ -18,331 +18,19 @@ while operations are flowing; (a) runs flat out, since it measures replication's
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import zmq
 
 from ivyzmq import config as C
-from ivyzmq import protocol as P
 from ivyzmq import workload
 from ivyzmq.control import RunDir
 from ivyzmq.history import Op
-
-POLL_INTERVAL = 0.025      # each manager's status is asked for this often (s)
-POLL_TIMEOUT = 0.3         # a manager silent this long counts as not serving
-MONITOR_LIMIT = 3600.0     # a monitor never runs longer than this (s)
-SETTLE_TIMEOUT = 20.0      # longest wait for the cluster to reach a state between faults (s)
-FAULT_CYCLES = 3           # (c) and (d): how many fail/restart cycles
-
-
-# -- the monitor ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Sample:
-    """One look at one manager. `sent` is when the question left; the answer describes the
-    manager at some moment in [sent, got]. up=False: no answer (dead, paused or cut off)."""
-
-    sent: float
-    got: float
-    name: str
-    up: bool
-    serving: bool = False
-    epoch: int = 0
-    role: str = ""
-
-
-@dataclass(frozen=True)
-class Term:
-    """A stretch during which one manager was seen serving one epoch."""
-
-    name: str
-    epoch: int
-    first: float        # first answer that said so (its `got` time)
-    first_sent: float
-
-
-class Monitor:
-    """A thread per manager asks StatusQuery every POLL_INTERVAL on its own socket (rebuilt
-    after a silence, so a late answer from a paused manager is never taken for a new one)."""
-
-    def __init__(self, cluster: C.Cluster, interval: float = POLL_INTERVAL,
-                 timeout: float = POLL_TIMEOUT, ctx: zmq.Context | None = None):
-        self.cluster = cluster
-        self.names = [m.name for m in cluster.managers]
-        self.interval, self.timeout = interval, timeout
-        self.ctx = ctx or zmq.Context.instance()
-        self.samples: list[Sample] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    # -- running --
-
-    def start(self) -> "Monitor":
-        for name in self.names:
-            t = threading.Thread(target=self._poll, args=(name,), name=f"monitor-{name}",
-                                 daemon=True)
-            t.start()
-            self._threads.append(t)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=self.timeout + 2)
-
-    def _poll(self, name: str) -> None:
-        endpoint = self.cluster.endpoint(self.cluster.pid_of(name))
-        sock = None
-        limit = time.monotonic() + MONITOR_LIMIT
-        try:
-            while not self._stop.is_set() and time.monotonic() < limit:
-                if sock is None:
-                    sock = self.ctx.socket(zmq.DEALER)
-                    sock.linger = 0
-                    sock.connect(endpoint)
-                sent = time.monotonic()
-                reply = None
-                try:
-                    sock.send_multipart(P.encode(P.StatusQuery()), zmq.NOBLOCK)
-                    if sock.poll(self.timeout * 1000):
-                        msg, _ = P.decode(sock.recv_multipart())
-                        if isinstance(msg, P.StatusReply):
-                            reply = msg
-                except (zmq.ZMQError, P.ProtocolError):
-                    reply = None
-                got = time.monotonic()
-                if reply is None:
-                    sock.close(linger=0)
-                    sock = None
-                    self._add(Sample(sent, got, name, False))
-                else:
-                    self._add(Sample(sent, got, name, True, reply.serving, reply.epoch,
-                                     reply.role))
-                self._stop.wait(self.interval)
-        finally:
-            if sock is not None:
-                sock.close(linger=0)
-
-    def _add(self, s: Sample) -> None:
-        with self._lock:
-            self.samples.append(s)
-
-    def mark_down(self, name: str, t: float) -> None:
-        """The nemesis killed or paused `name` at t: from then on it serves nobody."""
-        self._add(Sample(t, t, name, False))
-
-    def wait_seen(self, timeout: float = 5.0) -> bool:
-        """Wait until every manager has been asked at least once."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                seen = {s.name for s in self.samples}
-            if seen >= set(self.names):
-                return True
-            time.sleep(0.01)   # poll
-        return False
-
-    # -- reading --
-
-    def save(self, path: Path, t0: float) -> None:
-        """Every sample as JSON lines, times in seconds from t0 (for diagnosis)."""
-        with open(path, "w") as f:
-            for s in self.snapshot():
-                f.write(json.dumps({"sent": round(s.sent - t0, 4), "got": round(s.got - t0, 4),
-                                    "name": s.name, "up": s.up, "serving": s.serving,
-                                    "epoch": s.epoch, "role": s.role}) + "\n")
-
-    def snapshot(self) -> list[Sample]:
-        with self._lock:
-            return sorted(self.samples, key=lambda s: s.sent)
-
-    def latest(self, name: str) -> Sample | None:
-        with self._lock:
-            mine = [s for s in self.samples if s.name == name]
-        return max(mine, key=lambda s: s.sent) if mine else None
-
-    def serving_now(self) -> list[str]:
-        return [n for n in self.names if (s := self.latest(n)) is not None and s.serving]
-
-    def first_serving(self, after: float, exclude: str | None = None,
-                      only: str | None = None) -> Sample | None:
-        """The first answer, to a question sent at or after `after`, saying "serving"."""
-        for s in self.snapshot():
-            if s.sent >= after and s.serving and s.name != exclude and \
-                    (only is None or s.name == only):
-                return s
-        return None
-
-    def wait_serving(self, after: float, exclude: str | None = None, only: str | None = None,
-                     timeout: float = SETTLE_TIMEOUT, stop: threading.Event | None = None
-                     ) -> Sample | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not (stop and stop.is_set()):
-            s = self.first_serving(after, exclude, only)
-            if s is not None:
-                return s
-            time.sleep(self.interval)   # poll
-        return None
-
-    def outage(self, t0: float, t1: float) -> tuple[float, float]:
-        """Seconds in [t0, t1] during which no manager served, and during which two or more
-        said they served (legal only briefly, while an old term steps down)."""
-        state = {n: False for n in self.names}
-        none = both = 0.0
-        prev = t0
-        for s in self.snapshot() + [Sample(t1, t1, "", False)]:
-            t = min(max(s.sent, t0), t1)
-            if t > prev:
-                count = sum(state.values())
-                if count == 0:
-                    none += t - prev
-                elif count > 1:
-                    both += t - prev
-                prev = t
-            if s.name:
-                state[s.name] = s.serving
-        return none, both
-
-    def terms(self, t0: float, t1: float) -> list[Term]:
-        """The (manager, epoch) pairs seen serving, in order, each with its first sighting."""
-        out: list[Term] = []
-        for s in self.snapshot():
-            if t0 <= s.sent <= t1 and s.serving and \
-                    not any(t.name == s.name and t.epoch == s.epoch for t in out[-2:]):
-                out.append(Term(s.name, s.epoch, s.got, s.sent))
-        return out
-
-    def handbacks(self, t0: float, t1: float) -> int:
-        """Term changes from a backup to the primary while that backup still answered: the
-        backup gave control back (rather than dying and the primary taking over)."""
-        primary = self.names[0]
-        count = 0
-        terms = self.terms(t0, t1)
-        for before, after in zip(terms, terms[1:]):
-            if before.name != primary and after.name == primary:
-                last = [s for s in self.snapshot()
-                        if s.name == before.name and s.sent < after.first_sent]
-                if last and last[-1].up:
-                    count += 1
-        return count
-
-
-# -- the nemesis -----------------------------------------------------------------------------
-
-@dataclass
-class Event:
-    t: float             # monotonic time it was applied
-    action: str          # kill, restart, pause, resume, partition, heal
-    target: str
-    serving: bool = False   # was the target serving when it was hit
-
-
-class Nemesis:
-    """Applies faults to the run's daemons by recorded pid, and notes each one."""
-
-    def __init__(self, run: RunDir, monitor: Monitor, rng: random.Random, t0: float):
-        self.run, self.monitor, self.rng, self.t0 = run, monitor, rng, t0
-        self.events: list[Event] = []
-        self.stop = threading.Event()       # give up at once (cleanup)
-        self.done = threading.Event()       # the workload ended: no new faults, only repairs
-        self.error: BaseException | None = None
-
-    # -- timing helpers (the nemesis thread only; a stop request cuts each wait short) --
-
-    def at(self, offset: float) -> bool:
-        """Wait until t0 + offset; False when the workload ended first (start no new fault)."""
-        deadline = self.t0 + offset
-        while not self.stop.is_set() and not self.done.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            self.done.wait(min(left, 0.05))
-        return False
-
-    def pause(self, seconds: float) -> None:
-        self.stop.wait(max(0.0, seconds))
-
-    # -- faults --
-
-    def _note(self, action: str, target: str) -> Event:
-        serving = target in self.monitor.serving_now()
-        ev = Event(time.monotonic(), action, target, serving)
-        self.events.append(ev)
-        return ev
-
-    def kill(self, name: str) -> Event:
-        ev = self._note("kill", name)
-        self.monitor.mark_down(name, ev.t)
-        self.run.kill(name)
-        return ev
-
-    def restart(self, name: str) -> Event:
-        ev = self._note("restart", name)
-        self.run.restart(name)
-        return ev
-
-    def sigstop(self, name: str) -> Event:
-        import signal
-        ev = self._note("pause", name)
-        self.monitor.mark_down(name, ev.t)
-        self.run.signal(name, signal.SIGSTOP)
-        return ev
-
-    def sigcont(self, name: str) -> Event:
-        import signal
-        ev = self._note("resume", name)
-        self.run.signal(name, signal.SIGCONT)
-        return ev
-
-    def wait_serving(self, after: float, exclude: str | None = None,
-                     only: str | None = None) -> Sample | None:
-        return self.monitor.wait_serving(after, exclude, only, SETTLE_TIMEOUT, self.stop)
-
-    def wait_answering(self, name: str, after: float) -> bool:
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        while time.monotonic() < deadline and not self.stop.is_set():
-            s = self.monitor.latest(name)
-            if s is not None and s.up and s.sent >= after:
-                return True
-            time.sleep(self.monitor.interval)   # poll
-        return False
-
-    def run_script(self, script) -> threading.Thread:
-        def body():
-            try:
-                script(self)
-            except BaseException as exc:     # reported with the run, never lost
-                self.error = exc
-        t = threading.Thread(target=body, name="nemesis", daemon=True)
-        t.start()
-        return t
-
-
-# -- one run -----------------------------------------------------------------------------
-
-@dataclass
-class Failover:
-    victim: str
-    killed: float
-    serving: Sample | None      # first answer of another manager saying it serves
-    first_op: float | None      # first operation completed after that
-    clean: bool                 # no other fault between the kill and the takeover
-
-    def text(self) -> str:
-        if self.serving is None:
-            return f"kill {self.victim}: no manager served afterwards"
-        who = "failover" if self.clean else "recovery"
-        op = "-" if self.first_op is None else f"{(self.first_op - self.killed) * 1000:.0f}"
-        return (f"{who}: kill {self.victim} -> {self.serving.name} serving epoch "
-                f"{self.serving.epoch} after {(self.serving.got - self.killed) * 1000:.0f} ms, "
-                f"first op done after {op} ms")
+from ivyzmq.observe import (FAULT_CYCLES, SETTLE_TIMEOUT, Event, Failover,
+                            Monitor, Nemesis, Term, failovers)
 
 
 @dataclass
@@ -361,32 +49,10 @@ class RunResult:
     think: float
     t0: float
     error: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return bool(self.verdict.ok) and self.error is None
-
-
-def failovers(events: list[Event], monitor: Monitor, ops: list[Op]) -> list[Failover]:
-    """For each kill or pause of a manager that was serving: when did one serve again, and
-    when did the next operation complete."""
-    out = []
-    ends = sorted(op.end for op in ops if op.outcome == "ok" and op.end is not None)
-    for i, ev in enumerate(events):
-        if ev.action not in ("kill", "pause") or not ev.serving:
-            continue
-        s = monitor.first_serving(ev.t, exclude=ev.target)
-        if s is None:        # perhaps only the victim itself, once restarted
-            s = monitor.first_serving(ev.t)
-        first_op = None
-        if s is not None:
-            first_op = next((e for e in ends if e >= s.got), None)
-        clean = s is not None and s.name != ev.target and not any(
-            other.action in ("kill", "pause") and ev.t < other.t < s.got
-            for other in events[i + 1:])
-        out.append(Failover(ev.target, ev.t, s, first_op, clean))
-    return out
 
 
 def run_once(run: RunDir, cluster: C.Cluster, label: str, *, clients: int, ops: int,
@@ -655,7 +321,7 @@ def details(r: RunResult) -> list[str]:
         out.append(f"  {f.text()}")
     terms = " -> ".join(f"{t.name}@{t.epoch}" for t in r.terms)
     out.append(f"  serving terms seen: {terms or '-'}; handbacks: {r.handbacks}; "
-               f"two serving at once: {r.dual:.2f} s")
+               f"an older term still serving after a newer one: {r.dual:.2f} s")
     return out
 
 
@@ -664,7 +330,7 @@ def details(r: RunResult) -> list[str]:
 def experiment(args, cluster: C.Cluster, run: RunDir) -> int:
     which = args.which
     clients = max(1, args.clients)
-    cycles = getattr(args, "cycles", None) or FAULT_CYCLES
+    cycles = args.cycles
     seed = args.seed
     t = cluster.timing
     print(f"experiment ({which}): {clients} clients, {args.ops} ops per run on "
@@ -705,7 +371,8 @@ def experiment(args, cluster: C.Cluster, run: RunDir) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="ivy experiment", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="ivy experiment",
+                                 description=" ".join(__doc__.splitlines()[0].split()))
     ap.add_argument("-c", "--config", default=C.DEFAULT_CONFIG)
     ap.add_argument("--run-dir")
     workload.add_experiment_arguments(ap)

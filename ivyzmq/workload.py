@@ -45,6 +45,8 @@ def add_experiment_arguments(p) -> None:
     p.add_argument("--ops", type=int, default=1000, help="operations in all per run")
     p.add_argument("--pages", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--cycles", type=int, default=3,
+                   help="fail/restart cycles in (c) and (d) (default 3)")
 
 
 EXPERIMENTS_HELP = ("a: no faults, without and with a backup; b: primary fails once, and "

@@ -355,7 +355,9 @@ class Manager:
             kind = "read" if isinstance(msg, P.ReadRequest) else "write"
             new, out = pages.request(rec, P.Req(kind, n, msg.rid))
             if not new:
-                self._send(n, P.Ack(page=msg.page, rid=msg.rid))
+                # "Known, wait": depends on no state change, so not held behind the
+                # backups' acknowledgements - a node must not think us silent meanwhile.
+                self._direct(n, P.Ack(page=msg.page, rid=msg.rid))
         elif isinstance(msg, P.InvalidateConfirmation):
             new, out = pages.invalidated(rec, msg)
         elif isinstance(msg, (P.ReadConfirmation, P.WriteConfirmation)):

@@ -1,0 +1,75 @@
+"""The experiments of PROTOCOL.md section 2 against real daemons, on a small cluster with the
+fast timing (0.1 s heartbeats) so that a run takes seconds: their tables carry every field,
+the failovers are timed, the histories are linearizable, and the cluster is left as found."""
+from __future__ import annotations
+
+import argparse
+import re
+
+from ivyzmq import experiments
+
+FAST = {"heartbeat_interval": 0.1, "retry_timeout": 0.1, "redrive_timeout": 0.5}
+COLUMNS = ["run", "ok", "failed", "unknown", "time s", "no-CM s", "kill->serving ms",
+           "kill->op ms", "handbacks", "verdict"]
+
+
+def _args(which: str, ops: int, seed: int = 3) -> argparse.Namespace:
+    return argparse.Namespace(which=which, clients=10, ops=ops, pages=5, seed=seed,
+                              cycles=None)
+
+
+def _table(out: str) -> dict[str, dict[str, str]]:
+    """The final table: {run label: {column: cell}}."""
+    lines = out.splitlines()
+    head = max(i for i, ln in enumerate(lines) if ln.startswith("run ") and "verdict" in ln)
+    assert re.split(r"\s{2,}", lines[head].strip()) == COLUMNS
+    rows = {}
+    for ln in lines[head + 1:]:
+        cells = re.split(r"\s{2,}", ln.strip())
+        if len(cells) < len(COLUMNS):
+            break
+        cells = cells[:len(COLUMNS) - 1] + [" ".join(cells[len(COLUMNS) - 1:])]
+        rows[cells[0]] = dict(zip(COLUMNS, cells))
+    return rows
+
+
+def test_experiment_b_times_failover_and_is_linearizable(clusters, capsys):
+    run = clusters.make("expb", up=False, nodes=3, pages=5, **FAST)
+    rc = experiments.experiment(_args("b", ops=200), run.cluster, run)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = _table(out)
+    assert set(rows) == {"b1 kill", "b2 kill+restart"}, out
+    for label, r in rows.items():
+        assert r["verdict"] == "linearizable", out
+        assert int(r["ok"]) + int(r["failed"]) + int(r["unknown"]) == 205   # + 5 first writes
+        assert float(r["time s"]) > 0
+        # One clean failover per run, timed both ways; with 0.1 s heartbeats it is quick
+        # (well under a second even on a loaded test machine).
+        serving, first_op = int(r["kill->serving ms"]), int(r["kill->op ms"])
+        assert 0 < serving < 1000, out
+        assert first_op >= serving - 50, out
+        assert 0 < float(r["no-CM s"]) < 2.0, out
+    assert rows["b1 kill"]["handbacks"] == "0"
+    assert int(rows["b2 kill+restart"]["handbacks"]) >= 1, out
+    assert "verdict: every history linearizable" in out
+    assert (run.path / "experiment-b1.jsonl").stat().st_size > 0
+    assert run.running() == {}            # it started the cluster, so it stopped it
+
+
+def test_experiment_a_leaves_a_running_cluster_running(clusters, capsys):
+    run = clusters.make("expa", up=True, nodes=3, pages=5, **FAST)
+    before = {name: rec["pid"] for name, rec in run.running().items()}
+    rc = experiments.experiment(_args("a", ops=300), run.cluster, run)
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    rows = _table(out)
+    assert set(rows) == {"a1 primary only", "a2 primary+backup"}
+    assert all(r["verdict"] == "linearizable" for r in rows.values())
+    assert all(r["kill->serving ms"] == "-" for r in rows.values())
+    m = re.search(r"replication cost: .* = (\d+\.\d+)x", out)
+    assert m and float(m.group(1)) > 0, out
+    after = run.running()
+    assert set(after) == set(before)      # found running, left running
+    assert after["primary"]["pid"] == before["primary"]
+    assert after["backup"]["pid"] != before["backup"]   # stopped for (a1), restarted
