@@ -36,7 +36,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -53,7 +52,7 @@ from loguru import logger
 from ivyzmq import config as C
 from ivyzmq import protocol as P
 from ivyzmq.client import connect, embed
-from ivyzmq.control import RunDir
+from ivyzmq.control import RunDir, free_ports
 
 N_NODES = 10
 PAGES = 64
@@ -69,18 +68,6 @@ HOT_PAGE = 50
 
 
 # -- small helpers ----------------------------------------------------------------------------
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
 
 def pct(sorted_vals: list[float], q: float) -> float:
     """Nearest-rank percentile of an already sorted list."""

@@ -30,7 +30,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,13 +43,12 @@ from loguru import logger
 
 from ivyzmq import config as C
 from ivyzmq import protocol as P
-from ivyzmq.client import IvyError, IvyTimeout, connect
-from ivyzmq.control import RunDir
+from ivyzmq.client import connect
+from ivyzmq.control import RunDir, free_ports
 from ivyzmq.observe import Monitor, Nemesis, failovers
 from ivyzmq.history import History, Op
-from ivyzmq.readout import page_text
 from ivyzmq import checker
-from ivyzmq.workload import value_bytes, verdict_text
+from ivyzmq.workload import timed_op, value_bytes, verdict_text
 
 TIMINGS = {
     "fast": {"heartbeat_interval": 0.1, "liveness": 3, "retry_timeout": 0.1, "retries": 3,
@@ -66,18 +64,6 @@ TABLE = "ivychaos"
 
 # -- the cluster ---------------------------------------------------------------------------
 
-def _free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def make_config(nodes: int, pages: int, timing: str, own_addresses: bool) -> dict:
     """Managers primary and backup, then `nodes` nodes. With own_addresses (inside a fresh
     namespace) every daemon gets 127.0.0.x of its own; else free ports on 127.0.0.1."""
@@ -85,7 +71,7 @@ def make_config(nodes: int, pages: int, timing: str, own_addresses: bool) -> dic
         mgr = [(f"127.0.0.{2 + i}", 5000, 5001) for i in range(2)]
         nds = [(f"127.0.0.{10 + i}", 5000) for i in range(nodes)]
     else:
-        ports = _free_ports(4 + nodes)
+        ports = free_ports(4 + nodes)
         mgr = [("127.0.0.1", ports[2 * i], ports[2 * i + 1]) for i in range(2)]
         nds = [("127.0.0.1", ports[4 + i]) for i in range(nodes)]
     return {
@@ -338,22 +324,8 @@ def run_for(cluster: C.Cluster, *, clients: int, duration: float, pages: int,
                     return
                 page = rng.randrange(pages)
                 kind = "read" if rng.random() < read_share else "write"
-                value = "" if kind == "read" else f"{tag}-c{i}-{k}"
-                start = time.monotonic()
-                outcome = "ok"
-                try:
-                    if kind == "read":
-                        value = page_text(mem.read(page))
-                    else:
-                        mem.write(page, value_bytes(value, cluster.page_size))
-                except IvyTimeout:
-                    outcome = "unknown"
-                except IvyError:
-                    outcome = "failed"
-                end = time.monotonic()
-                history.append(Op(client=i, node=node, page=page, kind=kind, value=value,
-                                  start=start, end=end if outcome == "ok" else None,
-                                  outcome=outcome))
+                history.append(timed_op(mem, cluster.page_size, client=i, node=node,
+                                        page=page, kind=kind, value=f"{tag}-c{i}-{k}"))
 
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,19 @@ import zmq
 from ivyzmq import config as C
 from ivyzmq import protocol as P
 from ivyzmq.client import IvyError, Memory
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """n ports free on `host` right now (for generated configs: tests, bench, chaos)."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((host, 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
 
 
 def default_run_dir(config_path: str) -> Path:

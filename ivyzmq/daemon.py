@@ -51,6 +51,19 @@ def load_or_exit(prog: str, path: str) -> C.Cluster:
         raise SystemExit(2) from None
 
 
+def serve(cls, cluster: C.Cluster, pid: int, args: argparse.Namespace) -> int:
+    """Run one daemon in the foreground until SIGTERM or SIGINT."""
+    setup_logging(cluster.name(pid), args.log_file, args.log_level)
+    try:
+        daemon = cls(cluster, pid)
+    except Exception as exc:      # e.g. the endpoint is taken
+        logger.error("cannot start: {}", exc)
+        return 1
+    daemon.install_signals()
+    daemon.run()
+    return 0
+
+
 class Daemon:
     """The loop: receive, hand messages to the core, send what it says, tick the timers."""
 

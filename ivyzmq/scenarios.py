@@ -7,11 +7,11 @@ import random
 import time
 
 from ivyzmq import readout
-from ivyzmq.client import IvyError, IvyTimeout, connect
+from ivyzmq.client import connect
 from ivyzmq.config import Cluster
 from ivyzmq.control import RunDir
-from ivyzmq.history import History, Op
-from ivyzmq.workload import value_bytes, verdict_text
+from ivyzmq.history import History
+from ivyzmq.workload import timed_op, verdict_text
 
 
 def homework(args, cluster: Cluster, run: RunDir) -> int:
@@ -31,21 +31,10 @@ def homework(args, cluster: Cluster, run: RunDir) -> int:
             t0 = time.monotonic()
             node, page = rng.choice(cluster.node_ids), rng.randrange(cluster.pages)
             kind = "read" if args.mode == "r" else "write"
-            value, outcome = f"{tag}-n{node}-{i}", "ok"
-            try:
-                if kind == "read":
-                    value = readout.page_text(mems[node].read(page))
-                else:
-                    mems[node].write(page, value_bytes(value, cluster.page_size))
-            except IvyTimeout:
-                outcome = "unknown"
-            except IvyError:
-                outcome = "failed"
-            end = time.monotonic()
-            history.append(Op(client=node, node=node, page=page, kind=kind, value=value,
-                              start=t0, end=end if outcome == "ok" else None, outcome=outcome))
+            history.append(timed_op(mems[node], cluster.page_size, client=node, node=node,
+                                    page=page, kind=kind, value=f"{tag}-n{node}-{i}"))
             # Collect the trace before any kill, so the primary's messages are not lost with it.
-            busy += end - t0
+            busy += time.monotonic() - t0
             rows += run.trace(clear=True)
             t1 = time.monotonic()
             alive = primary in run.running()

@@ -66,6 +66,28 @@ def value_bytes(value: str, page_size: int) -> bytes:
     return value.encode().ljust(min(VALUE_BYTES, page_size), b"\0")
 
 
+def timed_op(mem, page_size: int, *, client: int, node: int, page: int, kind: str,
+             value: str) -> Op:
+    """Read, or write `value`, and return the history record: ok with the value read or
+    written, unknown after a time-out (a write may still take effect), failed otherwise."""
+    start = time.monotonic()
+    outcome = "ok"
+    try:
+        if kind == "read":
+            value = page_text(mem.read(page))
+        else:
+            mem.write(page, value_bytes(value, page_size))
+    except IvyTimeout:
+        outcome = "unknown"
+    except IvyError:
+        outcome = "failed"
+    if kind == "read" and outcome != "ok":
+        value = ""
+    end = time.monotonic()
+    return Op(client=client, node=node, page=page, kind=kind, value=value, start=start,
+              end=end if outcome == "ok" else None, outcome=outcome)
+
+
 def run_clients(cluster: Cluster, *, clients: int, ops: int, read_share: float, pages: int,
                 seed: int, after_op=None, node_of=None) -> Result:
     """Run `ops` operations split over `clients` threads, each on its own node connection.
@@ -93,21 +115,8 @@ def run_clients(cluster: Cluster, *, clients: int, ops: int, read_share: float, 
             for k in range(per[i]):
                 page = rng.randrange(pages)
                 kind = "read" if rng.random() < read_share else "write"
-                value = "" if kind == "read" else f"{tag}-c{i}-{k}"
-                start = time.monotonic()
-                outcome = "ok"
-                try:
-                    if kind == "read":
-                        value = page_text(mem.read(page))
-                    else:
-                        mem.write(page, value_bytes(value, cluster.page_size))
-                except IvyTimeout:
-                    outcome = "unknown"
-                except IvyError:
-                    outcome = "failed"
-                end = time.monotonic()
-                op = Op(client=i, node=node, page=page, kind=kind, value=value, start=start,
-                        end=end if outcome == "ok" else None, outcome=outcome)
+                op = timed_op(mem, cluster.page_size, client=i, node=node, page=page,
+                              kind=kind, value=f"{tag}-c{i}-{k}")
                 history.append(op)
                 if after_op is not None:
                     after_op(i, op)

@@ -3,7 +3,6 @@ entry points (the same `ivy-cm` / `ivy-node` that `ivy up` runs), on loopback po
 free for each test, always stopped afterwards by the pids this test started."""
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
@@ -11,21 +10,9 @@ import pytest
 import yaml
 
 from ivyzmq import config as C
-from ivyzmq.control import RunDir
+from ivyzmq.control import RunDir, free_ports
 
 BIN = Path(sys.executable).parent
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),

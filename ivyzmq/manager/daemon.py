@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-from loguru import logger
 
 from ivyzmq import protocol as P
 from ivyzmq.config import Cluster
-from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, setup_logging
+from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
 from ivyzmq.manager.core import Manager
 
 
@@ -62,16 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.name not in names:
         print(f"ivy-cm: error: no manager named {args.name!r} (have: {', '.join(names)})")
         return 2
-    pid = cluster.pid_of(args.name)
-    setup_logging(args.name, args.log_file, args.log_level)
-    try:
-        daemon = ManagerDaemon(cluster, pid)
-    except Exception as exc:
-        logger.error("cannot start: {}", exc)
-        return 1
-    daemon.install_signals()
-    daemon.run()
-    return 0
+    return serve(ManagerDaemon, cluster, cluster.pid_of(args.name), args)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,10 @@ from __future__ import annotations
 import itertools
 import time
 
-from loguru import logger
 
 from ivyzmq import protocol as P
 from ivyzmq.config import Cluster
-from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, setup_logging
+from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
 from ivyzmq.node.core import Node, PageError
 
 
@@ -80,15 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if pid >= len(cluster.nodes):
         print(f"ivy-node: error: {args.name!r} is not a node")
         return 2
-    setup_logging(cluster.name(pid), args.log_file, args.log_level)
-    try:
-        daemon = NodeDaemon(cluster, pid)
-    except Exception as exc:      # e.g. the endpoint is taken
-        logger.error("cannot start: {}", exc)
-        return 1
-    daemon.install_signals()
-    daemon.run()
-    return 0
+    return serve(NodeDaemon, cluster, pid, args)
 
 
 if __name__ == "__main__":

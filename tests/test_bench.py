@@ -1,0 +1,25 @@
+"""The benchmark's CI slice: `bench/bench.py --quick` runs against real daemons and a raw
+pyzmq relay and reports every row. No timing is asserted (speed is for the table to show,
+not for a test to guess); what is checked is that every measurement produced samples."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_bench_reports_every_row(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "read fault [1 mgr]" in proc.stdout and "embedded read hit" in proc.stdout
+    rows = json.loads(out.read_text())
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    names = " ".join(json.dumps(r) for r in rows)
+    for what in ("read fault", "write fault, 0 copies", "write fault, 4 copies",
+                 "throughput", "primary+backup", "embedded read hit"):
+        assert what in names, f"no row for {what!r}"
