@@ -204,10 +204,10 @@ def raw_node(pid: int, endpoints: list[str], n_nodes: int, pages: int, page_size
         elif t == "WG":                                      # manager: upgrade in place
             rw[p] = True
             done(p, h)
-        elif t == "RP":                                      # owner: a read copy
+        elif t == "RP" and pending[p] == "r":                # owner: a read copy
             data[p] = frames[2]
             done(p, h)
-        elif t == "WP":                                      # old owner: the page
+        elif t == "WP" and pending[p] == "w":                # old owner: the page
             data[p], owner[p], rw[p] = frames[2], True, True
             done(p, h)
 
@@ -339,6 +339,8 @@ class RawClient:
         self.sock.send_multipart([_enc({"t": "read", "page": page, "cid": self.cid})])
         frames = self.sock.recv_multipart()
         _dec(frames[0])
+        if len(frames) < 2:
+            raise RuntimeError(f"raw baseline: read of page {page} answered without a page")
         return frames[1]
 
     def write(self, page: int, data: bytes, offset: int = 0) -> None:

@@ -16,7 +16,7 @@ from ivyzmq.transport import Transport
 
 TICK = 0.02      # seconds between timer ticks of the cores
 
-PROTOCOL_TYPES = (P.IvyMsg, P.Ack, P.NotActive, P.Recover, P.TableReport, P.Heartbeat,
+PROTOCOL_TYPES = (P.IvyMsg, P.Ack, P.Confirmed, P.NotActive, P.Recover, P.TableReport, P.Heartbeat,
                   P.Replicate, P.ReplicateAck, P.Snapshot, P.SnapshotRequest, P.Handback)
 
 

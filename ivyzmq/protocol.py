@@ -94,6 +94,13 @@ class Ack(Msg, kw_only=True):
     done: bool = False
 
 
+class Confirmed(Msg, kw_only=True):
+    """Manager -> node, once per timer tick: these confirmations (page, rid) are recorded;
+    stop re-sending them. Batched because no one waits on it: the page is free already."""
+
+    acks: list[tuple[int, int]]
+
+
 class NotActive(Msg, kw_only=True):
     """Passive manager -> node: I do not serve; try manager `hint` (None: the next one)."""
 
@@ -292,7 +299,7 @@ class ErrorReply(Msg, kw_only=True):
 
 AnyMsg = Union[
     ReadRequest, WriteRequest, ReadConfirmation, WriteConfirmation, InvalidateConfirmation,
-    ReadForward, WriteForward, Invalidate, WriteGrant, Ack, NotActive, ReadPage, WritePage,
+    ReadForward, WriteForward, Invalidate, WriteGrant, Ack, Confirmed, NotActive, ReadPage, WritePage,
     Recover, TableReport, Heartbeat, Replicate, ReplicateAck, Snapshot, SnapshotRequest,
     Handback, ClientRead, ClientWrite, ClientReply, StatusQuery, StatusReply, TraceQuery,
     TraceReply, ErrorReply,

@@ -42,8 +42,10 @@ def active(n_nodes: int = 3, n_pages: int = 5) -> Manager:
 
 
 def sent(m: Manager) -> list[tuple]:
-    """What the manager sent, heartbeats left out, in a comparable form."""
-    out = []
+    """What the manager sent, heartbeats left out, in a comparable form. The recorded
+    confirmations, batched into one Confirmed per node at the next tick, are listed first
+    as ("Ack", node, page, rid, True) rows."""
+    out, acks = [], []
     for dest, msg, _ in m.drain():
         if dest == PUB:
             continue
@@ -52,9 +54,11 @@ def sent(m: Manager) -> list[tuple]:
             out.append((P.type_name(msg), dest, msg.page, msg.requester, msg.rid))
         elif isinstance(msg, P.Ack):
             out.append(("Ack", dest, msg.page, msg.rid, msg.done))
+        elif isinstance(msg, P.Confirmed):
+            acks += [("Ack", dest, page, rid, True) for page, rid in msg.acks]
         else:
             out.append((P.type_name(msg), dest))
-    return out
+    return acks + out
 
 
 def feed(m: Manager, msg: P.Msg) -> list[tuple]:
@@ -63,6 +67,7 @@ def feed(m: Manager, msg: P.Msg) -> list[tuple]:
     if msg.sender in m.nodes and msg.epoch == 0:
         msg.epoch = m.epoch
     m.receive(m._now + 0.001, msg)
+    m.tick(m._now)
     return sent(m)
 
 

@@ -375,6 +375,21 @@ def test_confirmation_is_resent_until_acknowledged():
     assert n.outstanding == {}
 
 
+def test_batched_confirmed_stops_the_resends():
+    n = make(2)
+    rid = fault(n, "read", 1, now=0.0)
+    n.receive(0.1, fwd(P.ReadPage, 1, 2, rid, 1, sender=1), page(b"x"))
+    drain(n)
+    n.receive(0.2, P.Confirmed(acks=[(4, rid + 100)], sender=3))    # someone else's
+    n.tick(0.6)
+    assert summary(sends(n)) == [(3, "ReadConfirmation", 1, 2, rid, 1)]
+    n.receive(0.7, P.Confirmed(acks=[(0, rid + 100), (1, rid)], sender=3))
+    for t in (1.2, 1.7, 5.0):
+        n.tick(t)
+    assert sends(n) == []
+    assert n.outstanding == {}
+
+
 def test_not_active_moves_to_the_hinted_manager_after_a_pause():
     n = make(2)
     rid = fault(n, "read", 1, now=0.0)

@@ -30,6 +30,7 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.ReadPage: (_ivy(P.ReadPage), PAGE),
     P.WritePage: (_ivy(P.WritePage), PAGE),
     P.Ack: (P.Ack(page=3, rid=17, done=True, sender=3, epoch=2), None),
+    P.Confirmed: (P.Confirmed(acks=[(3, 17), (1, 18)], sender=3, epoch=2), None),
     P.NotActive: (P.NotActive(hint=4, sender=3, epoch=2), None),
     P.Recover: (P.Recover(sender=4, epoch=5), None),
     P.TableReport: (P.TableReport(sender=1, epoch=5, pages=[

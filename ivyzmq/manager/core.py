@@ -74,6 +74,7 @@ class Manager:
         self.reports: dict[int, list[P.PageReport]] = {}
         self.recover_sent = 0.0
         self.sent_at: dict[int, float] = {}   # page -> when its operation last sent anything
+        self.confirmed: dict[int, list[tuple[int, int]]] = {}   # node -> (page, rid) to ack
         self.problems: list[str] = []
         self.out: list[tuple[int, P.Msg, None]] = []
         self._step: list[tuple[int, P.Msg]] = []
@@ -181,6 +182,7 @@ class Manager:
         logger.info("manager {} serves epoch {}", self.pid, self.epoch)
 
     def _step_down(self) -> None:
+        self.confirmed.clear()
         self.replicas.clear()
         self.held.clear()
         self.reports = {}
@@ -205,6 +207,9 @@ class Manager:
                 if n not in self.reports:
                     self._direct(n, P.Recover(boot=self.boot))
         elif self.role == "active":
+            for n, acks in self.confirmed.items():
+                self._send(n, P.Confirmed(acks=acks))
+            self.confirmed.clear()
             for q in [q for q in self.replicas if not self.alive(q)]:
                 logger.warning("manager {}: backup {} is silent; replicating without it",
                                self.pid, q)
@@ -362,7 +367,7 @@ class Manager:
             new, out = pages.invalidated(rec, msg)
         elif isinstance(msg, (P.ReadConfirmation, P.WriteConfirmation)):
             new, out = pages.confirmed(rec, msg)
-            self._send(n, P.Ack(page=msg.page, rid=msg.rid, done=True))
+            self.confirmed.setdefault(n, []).append((msg.page, msg.rid))
         else:
             logger.warning("manager {} ignores {} from node {}", self.pid, P.type_name(msg), n)
             return

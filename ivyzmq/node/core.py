@@ -284,10 +284,17 @@ class Node:
         self._fault_done(now, msg.page, msg.opseq)
 
     def _on_ack(self, now, msg: P.Ack, _payload) -> None:
-        item = self.outstanding.get(msg.rid)
-        if msg.done and item and isinstance(item.msg, (P.ReadConfirmation,
-                                                       P.WriteConfirmation)):
-            del self.outstanding[msg.rid]
+        if msg.done:
+            self._confirmed(msg.rid)
+
+    def _on_confirmed(self, now, msg: P.Confirmed, _payload) -> None:
+        for _page, rid in msg.acks:
+            self._confirmed(rid)
+
+    def _confirmed(self, rid: int) -> None:
+        item = self.outstanding.get(rid)
+        if item and isinstance(item.msg, (P.ReadConfirmation, P.WriteConfirmation)):
+            del self.outstanding[rid]
 
     def _on_not_active(self, now, msg: P.NotActive, _payload) -> None:
         if msg.sender != self.manager:
@@ -320,6 +327,7 @@ class Node:
     _from_manager = {
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,
         P.Invalidate: _on_invalidate, P.WriteGrant: _on_write_grant, P.Ack: _on_ack,
+        P.Confirmed: _on_confirmed,
         P.NotActive: _on_not_active,
     }
     _from_node = {P.ReadPage: _on_page, P.WritePage: _on_page}
