@@ -46,9 +46,9 @@ from ivyzmq import protocol as P
 from ivyzmq.client import connect
 from ivyzmq.control import RunDir, free_ports
 from ivyzmq.observe import Monitor, Nemesis, failovers
-from ivyzmq.history import History, Op
+from ivyzmq.history import History
 from ivyzmq import checker
-from ivyzmq.workload import timed_op, value_bytes, verdict_text
+from ivyzmq.workload import seed_pages, timed_op, verdict_text
 
 TIMINGS = {
     "fast": {"heartbeat_interval": 0.1, "liveness": 3, "retry_timeout": 0.1, "retries": 3,
@@ -304,14 +304,7 @@ def run_for(cluster: C.Cluster, *, clients: int, duration: float, pages: int,
     """Like workload.run_clients, but each client goes on until `duration` has passed."""
     history = History()
     pages = max(1, min(pages, cluster.pages))
-    tag = f"{random.Random().getrandbits(24):06x}"
-    with connect(cluster, 0) as mem:
-        for page in range(pages):
-            value = f"{tag}-init{page}"
-            start = time.monotonic()
-            mem.write(page, value_bytes(value, cluster.page_size))
-            history.append(Op(client=-1, node=0, page=page, kind="write", value=value,
-                              start=start, end=time.monotonic(), outcome="ok"))
+    tag = seed_pages(cluster, pages, history)
     t0 = time.monotonic()
     deadline = t0 + duration
 

@@ -88,6 +88,21 @@ def timed_op(mem, page_size: int, *, client: int, node: int, page: int, kind: st
               end=end if outcome == "ok" else None, outcome=outcome)
 
 
+def seed_pages(cluster: Cluster, pages: int, history: History) -> str:
+    """Pages keep what earlier runs wrote: give pages 0..pages-1 a value of this run first
+    (recorded), so every value a read returns names a write of this history. Returns the
+    run's tag, which every value of the run carries."""
+    tag = f"{random.Random().getrandbits(24):06x}"
+    with connect(cluster, 0) as mem:
+        for page in range(pages):
+            value = f"{tag}-init{page}"
+            start = time.monotonic()
+            mem.write(page, value_bytes(value, cluster.page_size))
+            history.append(Op(client=-1, node=0, page=page, kind="write", value=value,
+                              start=start, end=time.monotonic(), outcome="ok"))
+    return tag
+
+
 def run_clients(cluster: Cluster, *, clients: int, ops: int, read_share: float, pages: int,
                 seed: int, after_op=None, node_of=None) -> Result:
     """Run `ops` operations split over `clients` threads, each on its own node connection.
@@ -97,16 +112,7 @@ def run_clients(cluster: Cluster, *, clients: int, ops: int, read_share: float, 
     per = [ops // clients + (1 if i < ops % clients else 0) for i in range(clients)]
     node_of = node_of or (lambda i, rng: i % len(cluster.nodes))
 
-    # Pages keep what earlier runs wrote: give each page a value of this run first, so
-    # every value a read returns names a write of this history.
-    tag = f"{random.Random().getrandbits(24):06x}"
-    with connect(cluster, 0) as mem:
-        for page in range(pages):
-            value = f"{tag}-init{page}"
-            start = time.monotonic()
-            mem.write(page, value_bytes(value, cluster.page_size))
-            history.append(Op(client=-1, node=0, page=page, kind="write", value=value,
-                              start=start, end=time.monotonic(), outcome="ok"))
+    tag = seed_pages(cluster, pages, history)
 
     def client(i: int) -> None:
         rng = random.Random(seed * 100_003 + i)
