@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -232,6 +231,3 @@ class RunDir:
     @staticmethod
     def _first(reply):
         return None if reply is None else reply[0]
-
-    def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
