@@ -162,8 +162,6 @@ class Node:
         from_manager = msg.sender in self.managers
         handlers = self._from_manager if from_manager else self._from_node
         handler = handlers.get(type(msg))
-        if isinstance(msg, P.Recover) and from_manager:
-            handler = self._on_recover
         if handler is None or not 0 <= msg.sender < self.n_processes:
             logger.warning("node {} ignores unexpected {} from {}", self.pid,
                            P.type_name(msg), msg.sender)
@@ -173,10 +171,7 @@ class Node:
             logger.warning("node {} ignores {}: page {} out of range or requester {} not "
                            "a node", self.pid, P.type_name(msg), msg.page, msg.requester)
             return
-        if isinstance(msg, P.Recover) and from_manager:
-            self._on_recover(now, msg)
-            return
-        if from_manager:
+        if from_manager and not isinstance(msg, P.Recover):   # Recover judges its own epoch
             if msg.epoch < self.epoch and "accept_old_epoch" not in bugs.ENABLED:
                 logger.debug("node {} drops {} of old epoch {} < {}", self.pid,
                              P.type_name(msg), msg.epoch, self.epoch)
@@ -307,7 +302,7 @@ class Node:
             # stale view cannot make the node spin.
             self._switch(now, target, resend_at=now + self.retry_timeout / 4)
 
-    def _on_recover(self, now, msg: P.Recover) -> None:
+    def _on_recover(self, now, msg: P.Recover, _payload) -> None:
         """Accept a newer epoch, or a repeat of the Recover we accepted; tell any other
         manager (an older one, or a restarted one that picked an epoch it used before)
         which epoch we are at, so it can pick a newer one."""
@@ -327,7 +322,7 @@ class Node:
     _from_manager = {
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,
         P.Invalidate: _on_invalidate, P.WriteGrant: _on_write_grant, P.Ack: _on_ack,
-        P.Confirmed: _on_confirmed,
+        P.Confirmed: _on_confirmed, P.Recover: _on_recover,
         P.NotActive: _on_not_active,
     }
     _from_node = {P.ReadPage: _on_page, P.WritePage: _on_page}
