@@ -271,3 +271,23 @@ def test_restart_refuses_a_node(clusters):
     owners = [n for n in range(3) if status[f"node{n}"].table[1][1]]
     assert owners == [2]
     assert ivy(run, "read", 1, 1).stdout == "two\n"
+
+
+def test_homework_random_writes_with_primary_kills(clusters):
+    """`make w` in small: random writes by random nodes while the primary is killed and
+    restarted at random (real SIGKILL). The printout has the trace, the readouts, the
+    faults, `Done in N ms` and the checker's verdict; every write is acknowledged."""
+    run = clusters.make("homework", heartbeat_interval=0.1, retry_timeout=0.1)
+    proc = ivy(run, "homework", "w", "--ops", 30, "--kill-prob", 0.3, "--restart-prob", 0.5,
+               "--seed", 4, timeout=180)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert out.startswith("Type") and "WriteRequest" in out and "WriteConfirmation" in out
+    assert "cm_primary:" in out and "cm_backup:" in out and "process_2:" in out
+    assert "killed primary" in out                  # the seed makes at least one kill
+    assert "30 writes (seed 4): 30 ok, 0 failed, 0 unknown" in out
+    assert "checker: linearizable" in out
+    assert "Done in " in out
+    # the homework restarts a dead primary at the end: control is back with it
+    status = dict(run.status())
+    assert status["primary"].serving and not status["backup"].serving
