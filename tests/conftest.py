@@ -68,15 +68,17 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 
 
-def wait_until(cond, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Poll `cond` until it returns something true (returned) or fail after `timeout` s."""
+def wait_until(cond, timeout: float = 10.0, what="condition", interval: float = 0.02):
+    """Poll `cond` until it returns something true (returned) or fail after `timeout` s.
+    `what` names the condition in the failure, or is a callable that describes it then."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            text = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {text}")
         time.sleep(interval)  # poll
 
 

@@ -41,6 +41,8 @@ from ivyzmq.history import History, Op
 from ivyzmq.readout import page_text, status_text
 from ivyzmq.workload import value_bytes, verdict_text
 
+from conftest import wait_until
+
 PRIMARY, BACKUP = "primary", "backup"
 NODES = ("node0", "node1", "node2")
 OP_TIMEOUT = 60.0     # a client's patience for one operation (failover included)
@@ -49,20 +51,6 @@ BUSY = 0.1            # a manager that does not answer a status query this fast 
 
 
 # -- polling helpers ----------------------------------------------------------------------------
-
-def wait_until(cond: Callable, timeout: float, what: str | Callable[[], str],
-               interval: float = 0.02):
-    """Poll `cond` until it returns something true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            text = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {text}")
-        time.sleep(interval)  # poll
-
 
 def status(run: RunDir, name: str, timeout: float = 1.0) -> P.StatusReply | None:
     reply = run.query(name, P.StatusQuery(), timeout)
