@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import time
 
+from ivyzmq import protocol as P
 from ivyzmq import readout
 from ivyzmq.client import connect
 from ivyzmq.config import Cluster
@@ -39,8 +40,12 @@ def homework(args, cluster: Cluster, run: RunDir) -> int:
             t1 = time.monotonic()
             alive = primary in run.running()
             if alive and rng.random() < args.kill_prob:
+                # Say whether it was serving: a primary restarted a moment ago may still be
+                # catching up as a backup, and killing it then costs no failover.
+                reply = run.query(primary, P.StatusQuery(), timeout=0.3)
+                role = "serving" if reply and reply[0].serving else "not serving"
                 run.kill(primary)
-                events.append(f"after op {i}: killed {primary}")
+                events.append(f"after op {i}: killed {primary} ({role})")
             elif not alive and rng.random() < args.restart_prob:
                 run.start(primary)
                 events.append(f"after op {i}: restarted {primary}")
