@@ -99,8 +99,8 @@ class Daemon:
                     except Exception:   # one bad message must not take the daemon down
                         logger.exception("{} failed handling {} from {}", self.name,
                                          P.type_name(msg), msg.sender)
-                    if self.hold_until > time.monotonic():
-                        break
+                    if self.hold_until and self.hold_until > time.monotonic():
+                        break       # step_delay: the rest of the inbox waits
                 now = time.monotonic()
                 if now >= next_tick:
                     next_tick = now + TICK

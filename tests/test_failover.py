@@ -377,6 +377,22 @@ class Step:
         wait_until(lambda: (s := status(self.run, BACKUP)) is not None
                    and s.role == "recovering", 30, "the backup to start recovering")
 
+    def kill_once_sent(self, held: str, kind: str, msg_type: str, timeout: float = 10,
+                       expect: str | None = None) -> None:
+        """Pause node `held`, start node 2's operation on page 0, kill the primary once its
+        `msg_type` to `held` is in its trace, and resume `held` only while the backup is
+        recovering (the dead primary's message and the Recover then race in its inbox)."""
+        pause(self.run, held)
+        try:
+            self.start(2, 0, kind, expect=expect)
+            to = int(held.removeprefix("node"))
+            wait_until(lambda: self.sent(PRIMARY, msg_type, to=to, requester=2), timeout,
+                       f"the primary's {msg_type}")
+            self.kill()
+            self.backup_recovering()
+        finally:
+            resume(self.run, held)
+
     def results(self) -> None:
         for op, expect in self.ops:
             got = op.result()
@@ -434,15 +450,7 @@ def read_forwarded(s: Step) -> dict[int, str]:
     is in the primary's trace before the kill, and node 1 resumes only while the backup is
     recovering, so the dead primary's forward and the backup's Recover race in node 1's
     inbox (which one node 1 takes first is not controlled)."""
-    pause(s.run, "node1")
-    try:
-        s.start(2, 0, "read", expect=s.value)
-        wait_until(lambda: s.sent(PRIMARY, "ReadForward", to=1, requester=2), 10,
-                   "the primary's ReadForward")
-        s.kill()
-        s.backup_recovering()
-    finally:
-        resume(s.run, "node1")
+    s.kill_once_sent("node1", "read", "ReadForward", expect=s.value)
     return {0: s.value}
 
 
@@ -490,15 +498,7 @@ def write_invalidating(s: Step) -> dict[int, str]:
     Landed exactly: node 0 is paused before the write starts, the Invalidate is in the
     primary's trace before the kill, and node 0 resumes only while the backup is recovering
     (the stale Invalidate and the Recover race in its inbox)."""
-    pause(s.run, "node0")
-    try:
-        s.start(2, 0, "write")
-        wait_until(lambda: s.sent(PRIMARY, "Invalidate", to=0, requester=2), 10,
-                   "the primary's Invalidate")
-        s.kill()
-        s.backup_recovering()
-    finally:
-        resume(s.run, "node0")
+    s.kill_once_sent("node0", "write", "Invalidate")
     return {0: s.written(2, 0)}
 
 
@@ -529,15 +529,7 @@ def write_forwarded(s: Step) -> dict[int, str]:
     dies. Landed exactly: node 1 is paused before the write starts, the WriteForward is in
     the primary's trace before the kill, node 1 resumes only while the backup is
     recovering."""
-    pause(s.run, "node1")
-    try:
-        s.start(2, 0, "write")
-        wait_until(lambda: s.sent(PRIMARY, "WriteForward", to=1, requester=2), 15,
-                   "the primary's WriteForward")
-        s.kill()
-        s.backup_recovering()
-    finally:
-        resume(s.run, "node1")
+    s.kill_once_sent("node1", "write", "WriteForward", timeout=15)
     return {0: s.written(2, 0)}
 
 
