@@ -1,15 +1,40 @@
-"""Deliberately broken protocol variants, switched on only by tests and the simulator's
-self-check, to show that the simulator and the checker catch real mistakes.
+"""Deliberately broken protocol variants, to show that the simulator and the checker catch
+real mistakes.
 
-Nothing in the configuration or the command line reaches this set. Each name is checked at
-one place in the cores:
+Who can select them: the simulator (`World(..., bugs=...)`, `run_plan`/`run_seed`/`run_many`
+in ivyzmq/sim/runner.py and the hidden `ivy sim --bug NAME`) and the tests. The simulator
+passes the names to the cores it builds, as the `bugs` argument of `Manager` and `Node`;
+no configuration file, daemon or other command reaches them. Each name is checked at one
+place in the cores:
 
-  skip_invalidation   the manager forgets to invalidate the last member of a copy_set
-  accept_old_epoch    nodes obey messages from a manager of an older epoch
-  trust_replica       a new active manager serves from its replicated table alone, without
-                      asking the nodes (together with replicate_after_act this loses writes)
-  replicate_after_act the active manager sends a step's messages before its backups have it
-  no_dedupe           the manager runs a retried request again
-  forward_each_confirmation  one WriteForward per InvalidateConfirmation (a classic trap)
 """
-ENABLED: set[str] = set()
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+_DESCRIPTIONS: dict[str, str] = {
+    "skip_invalidation": "the manager forgets to invalidate the last member of a copy_set",
+    "accept_old_epoch": "nodes obey messages from a manager of an older epoch",
+    "trust_replica": "a new active manager serves its replicated table without asking the "
+                     "nodes (with replicate_after_act this loses writes)",
+    "replicate_after_act": "the active manager sends a step's messages before its backups "
+                           "have it",
+    "no_dedupe": "the manager runs a retried request again",
+    "forward_each_confirmation": "one WriteForward per InvalidateConfirmation (a classic trap)",
+}
+
+NAMES: tuple[str, ...] = tuple(_DESCRIPTIONS)
+
+# The list in the docstring is made from the table above, so the names are written once.
+__doc__ += "".join(f"  {name:<26} {text}\n" for name, text in _DESCRIPTIONS.items())
+
+
+def check(names: Iterable[str]) -> frozenset[str]:
+    """The names as a set, or ValueError naming any that is not a broken variant (a typo
+    would otherwise switch nothing on, and a test meant to fail would pass)."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - set(NAMES))
+    if unknown:
+        raise ValueError(f"unknown broken variant(s): {', '.join(unknown)} "
+                         f"(known: {', '.join(NAMES)})")
+    return chosen

@@ -27,17 +27,15 @@ How outcomes are modelled:
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import msgspec
 
-from ivyzmq.history import HistoryError, Op, load
+from ivyzmq.history import Op
 
-__all__ = ["DEFAULT_MAX_STATES", "CheckResult", "check", "main"]
+__all__ = ["DEFAULT_MAX_STATES", "CheckResult", "check", "verdict_text"]
 
 DEFAULT_MAX_STATES = 1_000_000
 """Per-page limit on memoized search states before giving up with ok=None.
@@ -167,25 +165,17 @@ def _search_intervals(ops: Sequence[Op]) -> list[tuple[Op, float, bool]]:
     return out
 
 
-def _wgl(page: int, page_ops: Sequence[Op], max_states: int) -> _PageResult:
-    """Wing-Gong-Lowe search over the (already filtered) ops of one page."""
-    intervals = _search_intervals(page_ops)
-    ops = [op for op, _, _ in intervals]
-    n = len(ops)
-    is_write = [op.kind == "write" for op in ops]
-    values = [op.value for op in ops]
-    required = [req for _, _, req in intervals]
-    bits = [1 << i for i in range(n)]
-
-    # Build the event list.  At equal times calls sort before returns, so
-    # intervals are closed and touching ops count as concurrent.
+def _event_list(intervals: list[tuple[Op, float, bool]]) -> _Entry:
+    """The call and return events as a doubly linked list behind a head entry. At equal
+    times calls sort before returns, so intervals are closed and touching ops count as
+    concurrent."""
     events: list[tuple[float, int, int]] = []
     for i, (op, ret, _) in enumerate(intervals):
         events.append((op.start, 0, i))
         events.append((ret, 1, i))
     events.sort()
     head = _Entry(-1, False)
-    calls: list[_Entry | None] = [None] * n
+    calls: list[_Entry | None] = [None] * len(intervals)
     prev = head
     for _, kind, i in events:
         e = _Entry(i, kind == 0)
@@ -198,17 +188,48 @@ def _wgl(page: int, page_ops: Sequence[Op], max_states: int) -> _PageResult:
         prev.next = e
         e.prev = prev
         prev = e
+    return head
 
-    remaining = sum(required)
-    linearized = 0
-    state = ""
+
+def _lift(entry: _Entry) -> None:
+    """Unlink a call and its return (the op is linearized)."""
+    ret = entry.match
+    assert ret is not None
+    entry.prev.next = entry.next  # type: ignore[union-attr]
+    if entry.next is not None:
+        entry.next.prev = entry.prev
+    ret.prev.next = ret.next  # type: ignore[union-attr]
+    if ret.next is not None:
+        ret.next.prev = ret.prev
+
+
+def _restore(entry: _Entry) -> None:
+    """Relink what `_lift` unlinked, in reverse order (return, then call)."""
+    ret = entry.match
+    assert ret is not None
+    ret.prev.next = ret  # type: ignore[union-attr]
+    if ret.next is not None:
+        ret.next.prev = ret
+    entry.prev.next = entry  # type: ignore[union-attr]
+    if entry.next is not None:
+        entry.next.prev = entry
+
+
+def _wgl(page: int, page_ops: Sequence[Op], max_states: int) -> _PageResult:
+    """Wing-Gong-Lowe search over the (already filtered) ops of one page."""
+    intervals = _search_intervals(page_ops)
+    ops = [op for op, _, _ in intervals]
+    n, is_write = len(ops), [op.kind == "write" for op in ops]
+    values = [op.value for op in ops]
+    required = [req for _, _, req in intervals]
+    bits = [1 << i for i in range(n)]
+    head = _event_list(intervals)
+    remaining, linearized, state = sum(required), 0, ""
     stack: list[tuple[_Entry, str]] = []
     cache: set[tuple[int, str]] = set()
     # Deepest point reached, for the explanation: the op whose return
     # forced the backtrack there, and the register value at that point.
-    best_depth = -1
-    best_op = -1
-    best_state = ""
+    best_depth, best_op, best_state = -1, -1, ""
 
     entry = head.next
     while remaining:
@@ -223,26 +244,14 @@ def _wgl(page: int, page_ops: Sequence[Op], max_states: int) -> _PageResult:
                 if key not in cache:
                     cache.add(key)
                     if len(cache) > max_states:
-                        return _PageResult(
-                            None,
-                            f"search budget exceeded on page {page} "
-                            f"({max_states} states, {n} ops)",
-                            states=len(cache),
-                        )
+                        return _PageResult(None, f"search budget exceeded on page {page} "
+                                           f"({max_states} states, {n} ops)", states=len(cache))
                     stack.append((entry, state))
                     linearized = new_lin
                     state = new_state
                     if required[i]:
                         remaining -= 1
-                    # Unlink the call and its return.
-                    ret = entry.match
-                    assert ret is not None
-                    entry.prev.next = entry.next  # type: ignore[union-attr]
-                    if entry.next is not None:
-                        entry.next.prev = entry.prev
-                    ret.prev.next = ret.next  # type: ignore[union-attr]
-                    if ret.next is not None:
-                        ret.next.prev = ret.prev
+                    _lift(entry)
                     entry = head.next
                     continue
             entry = entry.next
@@ -257,27 +266,15 @@ def _wgl(page: int, page_ops: Sequence[Op], max_states: int) -> _PageResult:
             linearized &= ~bits[j]
             if required[j]:
                 remaining += 1
-            # Relink in reverse order of unlinking (return, then call).
-            ret = entry.match
-            assert ret is not None
-            ret.prev.next = ret  # type: ignore[union-attr]
-            if ret.next is not None:
-                ret.next.prev = ret
-            entry.prev.next = entry  # type: ignore[union-attr]
-            if entry.next is not None:
-                entry.next.prev = entry
+            _restore(entry)
             entry = entry.next
     else:
         return _PageResult(True, states=len(cache))
 
     bad = ops[best_op]
-    return _PageResult(
-        False,
-        f"page {page}: {_describe(bad)} cannot be linearized (register held "
-        f"{best_state!r} in the longest partial linearization, {best_depth} of {n} ops)",
-        bad,
-        len(cache),
-    )
+    return _PageResult(False, f"page {page}: {_describe(bad)} cannot be linearized (register "
+                       f"held {best_state!r} in the longest partial linearization, "
+                       f"{best_depth} of {n} ops)", bad, len(cache))
 
 
 def check(
@@ -316,60 +313,10 @@ def check(
     return CheckResult(True, pages, total, states=states)
 
 
-def _verdict(result: CheckResult) -> str:
+def verdict_text(result: CheckResult) -> str:
+    """The verdict in one line: every program that checks a history prints this."""
     if result.ok:
         return f"linearizable: {result.ops_checked} ops on {result.pages_checked} pages"
     if result.ok is False:
         return f"NOT linearizable: {result.explanation}"
     return f"unknown: {result.explanation}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`ivy check HISTORY_FILE [--json]`: check a recorded history.
-
-    Exit status: 0 linearizable, 1 not linearizable, 2 unreadable or
-    malformed file (or bad arguments), 3 search budget exceeded.
-    """
-    parser = argparse.ArgumentParser(
-        prog="ivy check",
-        description=(
-            "Check that a recorded history of page reads and writes is "
-            "linearizable, treating each page as a read/write register "
-            "(initial value \"\"). Failed ops are ignored; unknown writes may "
-            "or may not have taken effect."
-        ),
-        epilog=(
-            "exit status: 0 linearizable, 1 not linearizable, "
-            "2 unreadable or malformed history, 3 search budget exceeded"
-        ),
-    )
-    parser.add_argument("history", metavar="HISTORY_FILE", help="history in JSON Lines, one op per line")
-    parser.add_argument("--json", action="store_true", help="print the full result as JSON")
-    parser.add_argument(
-        "--max-states",
-        type=int,
-        default=DEFAULT_MAX_STATES,
-        metavar="N",
-        help=f"give up on a page after N search states (default {DEFAULT_MAX_STATES})",
-    )
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help or a usage error: return instead of exiting
-        return e.code if isinstance(e.code, int) else 2
-    try:
-        ops = load(args.history)
-    except HistoryError as e:
-        print(f"ivy check: error: {e}", file=sys.stderr)
-        return 2
-    result = check(ops, max_states=args.max_states)
-    if args.json:
-        print(msgspec.json.encode(result).decode())
-    else:
-        print(_verdict(result))
-    if result.ok:
-        return 0
-    return 1 if result.ok is False else 3
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,9 @@ from loguru import logger
 from ivyzmq import config as C
 from ivyzmq import readout
 from ivyzmq.client import IvyError, connect
-from ivyzmq.control import RunDir
+from ivyzmq import programs
+from ivyzmq.deploy import Deployment
+from ivyzmq.programs import Fail
 
 EPILOG = """examples:
   ivy up                        start the cluster of config/cluster.yaml
@@ -25,14 +27,6 @@ EPILOG = """examples:
   ivy workload --clients 10 --ops 1000 --pages 3
   ivy down                      stop every daemon this config started
 """
-
-
-class Fail(Exception):
-    """A failure to report in one line, with an exit status."""
-
-    def __init__(self, message: str, status: int = 1):
-        super().__init__(message)
-        self.status = status
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -76,18 +70,11 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("name", help="daemon name: a manager name or nodeK")
     p = cmd("restart", "start one daemon again (killing it first if it runs)")
     p.add_argument("name")
-    p = cmd("workload", "concurrent random reads and writes, recorded and checked")
-    from ivyzmq import workload
-    workload.add_arguments(p)
-    p = cmd("homework", "the homework's `make r` / `make w`: 100 random reads or writes "
-            "while the primary is killed and restarted at random")
-    workload.add_homework_arguments(p)
-    p = cmd("experiment", "the fault-tolerance experiments (a)-(d) of PROTOCOL.md")
-    workload.add_experiment_arguments(p)
-    sub.add_parser("check", help="check a history file for linearizability", add_help=False)
-    sub.add_parser("sim", help="deterministic simulation of the protocol", add_help=False)
-    sub.add_parser("chaos", help="kills, pauses and partitions on a real cluster, checked",
-                   add_help=False)
+    for name in programs.NAMES:
+        mod = programs.load(name)
+        p = cmd(name, mod.HELP)
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        mod.add_arguments(p)
     return ap
 
 
@@ -96,19 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     logger.remove()
     logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
-    if argv[:1] == ["check"]:
-        from ivyzmq.checker import main as check_main
-        return check_main(argv[1:])
-    if argv[:1] == ["sim"]:
-        from ivyzmq.sim.cli import main as sim_main
-        return sim_main(argv[1:])
-    if argv[:1] == ["chaos"]:
-        from ivyzmq.chaos import main as chaos_main
-        return chaos_main(argv[1:])
-    args = parser().parse_args(argv)
     try:
-        cluster = C.load(args.config)
-        return COMMANDS[args.cmd](args, cluster) or 0
+        args = parser().parse_args(argv)
+    except SystemExit as exc:     # --help or a usage error: return instead of exiting
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.cmd in programs.NAMES:
+            res = programs.load(args.cmd).run(args)
+            print(res.render(args.json))
+            return res.status
+        return COMMANDS[args.cmd](args, C.load(args.config)) or 0
     except C.ConfigError as exc:
         print(f"ivy {args.cmd}: error: {exc}", file=sys.stderr)
         return 2
@@ -122,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args, cluster: C.Cluster, **kw) -> RunDir:
-    return RunDir(args.config, cluster, args.run_dir, **kw)
+def _run(args, cluster: C.Cluster, **kw) -> Deployment:
+    return Deployment(args.config, cluster, args.run_dir, **kw)
 
 
 def _names(cluster: C.Cluster, text: str | None) -> list[str] | None:
@@ -141,7 +125,7 @@ def cmd_up(args, cluster):
     names = _names(cluster, args.only)
     started = run.up(names)
     if not started:
-        raise Fail(f"already running (see {run.pid_file}); `ivy down` stops it")
+        raise Fail(f"already running (see {run.procs.record_file}); `ivy down` stops it")
     print(f"started {', '.join(started)}; logs in {run.path}/")
 
 
@@ -191,9 +175,9 @@ def cmd_trace(args, cluster):
 def _signal(what: str):
     def run(args, cluster):
         cluster.pid_of(args.name)
-        r = _run(args, cluster)
-        ok = r.kill(args.name) if what == "kill" else \
-            r.signal(args.name, signal.SIGSTOP if what == "pause" else signal.SIGCONT)
+        procs = _run(args, cluster).procs
+        ok = procs.kill(args.name) if what == "kill" else \
+            procs.signal(args.name, signal.SIGSTOP if what == "pause" else signal.SIGCONT)
         if not ok:
             raise Fail(f"{args.name} is not running")
         print(f"{what} {args.name}")
@@ -208,19 +192,10 @@ def cmd_restart(args, cluster):
     print(f"restarted {args.name}")
 
 
-def _workload(name: str):
-    def run(args, cluster):
-        from ivyzmq import workload
-        return getattr(workload, name)(args, cluster, _run(args, cluster))
-    return run
-
-
 COMMANDS = {
     "up": cmd_up, "down": cmd_down, "status": cmd_status, "read": cmd_read,
     "write": cmd_write, "trace": cmd_trace, "kill": _signal("kill"),
     "pause": _signal("pause"), "resume": _signal("resume"), "restart": cmd_restart,
-    "workload": _workload("run_workload"), "homework": _workload("run_homework"),
-    "experiment": _workload("run_experiment"),
 }
 
 if __name__ == "__main__":

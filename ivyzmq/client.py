@@ -27,22 +27,78 @@ class IvyError(Exception):
 
 
 class PageRangeError(IvyError, IndexError):
-    pass
+    """No such page (ErrorCode.RANGE)."""
 
 
 class PageSizeError(IvyError, ValueError):
-    pass
+    """The data does not fit the page at that offset (ErrorCode.SIZE)."""
 
 
 class IvyTimeout(IvyError, TimeoutError):
     """No answer in time. For a write this means unknown: it may still take effect."""
 
 
-_ERRORS = {"range": PageRangeError, "size": PageSizeError}
+# The one place a reply's error code becomes an exception class (no code: IvyError).
+_ERRORS: dict[P.ErrorCode, type[IvyError]] = {
+    P.ErrorCode.RANGE: PageRangeError, P.ErrorCode.SIZE: PageSizeError,
+    P.ErrorCode.REQUEST: IvyError,
+}
+
+
+class Channel:
+    """One request channel to one daemon endpoint: a DEALER socket, one request at a time.
+    A late answer to an abandoned request is never taken for the answer to a new one: an
+    answer carrying another cid is skipped, and a channel for requests without a cid
+    (`fresh_after_timeout`) drops its socket after a time-out and connects afresh."""
+
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None,
+                 fresh_after_timeout: bool = True):
+        self.endpoint = endpoint
+        self.ctx = ctx or zmq.Context.instance()
+        self.fresh_after_timeout = fresh_after_timeout
+        self._sock: zmq.Socket | None = None
+
+    def _socket(self) -> zmq.Socket:
+        if self._sock is None:
+            self._sock = self.ctx.socket(zmq.DEALER)
+            self._sock.linger = 0
+            self._sock.connect(self.endpoint)
+        return self._sock
+
+    def poll(self, timeout_ms: float = 0) -> int:
+        """Is an answer waiting (for tests of late answers)?"""
+        return self._socket().poll(timeout_ms)
+
+    def request(self, msg: P.Msg, payload: bytes | None = None, timeout: float = 10.0
+                ) -> tuple[P.Msg, bytes | None]:
+        """Send `msg` and wait for its answer (one with the same cid, if it has one)."""
+        sock = self._socket()
+        cid = getattr(msg, "cid", None)
+        sock.send_multipart(P.encode(msg, payload))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sock.poll(left * 1000):
+                if self.fresh_after_timeout:
+                    self.close()
+                raise IvyTimeout(f"no answer from {self.endpoint} within {timeout:g} s")
+            try:
+                reply, data = P.decode(sock.recv_multipart())
+            except P.ProtocolError as exc:
+                raise IvyError(f"bad answer from {self.endpoint}: {exc}") from None
+            if isinstance(reply, P.ErrorReply):
+                raise IvyError(reply.error)
+            if cid is None or getattr(reply, "cid", None) == cid:
+                return reply, data
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
 
 
 class Memory:
-    """A connection to one node's client endpoint; one socket per thread."""
+    """A connection to one node's client endpoint; one channel per thread."""
 
     def __init__(self, endpoint: str, *, pages: int | None = None,
                  page_size: int | None = None, timeout: float = 10.0,
@@ -51,20 +107,18 @@ class Memory:
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
         self._local = threading.local()
-        self._sockets: list[zmq.Socket] = []
+        self._channels: list[Channel] = []
         self._lock = threading.Lock()
         self._cids = itertools.count(1)
 
-    def _socket(self) -> zmq.Socket:
-        sock = getattr(self._local, "sock", None)
-        if sock is None:
-            sock = self.ctx.socket(zmq.DEALER)
-            sock.linger = 0
-            sock.connect(self.endpoint)
-            self._local.sock = sock
+    def _channel(self) -> Channel:
+        chan = getattr(self._local, "channel", None)
+        if chan is None:
+            chan = self._local.channel = Channel(self.endpoint, self.ctx,
+                                                 fresh_after_timeout=False)
             with self._lock:
-                self._sockets.append(sock)
-        return sock
+                self._channels.append(chan)
+        return chan
 
     def _check(self, page: int, data: bytes = b"", offset: int = 0) -> None:
         if not isinstance(page, int) or page < 0 or (self.pages is not None
@@ -76,24 +130,8 @@ class Memory:
                                 f"{self.page_size} bytes")
 
     def request(self, msg: P.Msg, payload: bytes | None = None) -> tuple[P.Msg, bytes | None]:
-        """Send a request to the daemon and wait for the answer to it (stale answers to
-        requests that timed out earlier are skipped)."""
-        sock = self._socket()
-        cid = getattr(msg, "cid", None)
-        sock.send_multipart(P.encode(msg, payload))
-        deadline = time.monotonic() + self.timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not sock.poll(left * 1000):
-                raise IvyTimeout(f"no answer from {self.endpoint} within {self.timeout:g} s")
-            try:
-                reply, data = P.decode(sock.recv_multipart())
-            except P.ProtocolError as exc:
-                raise IvyError(f"bad answer from {self.endpoint}: {exc}") from None
-            if isinstance(reply, P.ErrorReply):
-                raise IvyError(reply.error)
-            if cid is None or getattr(reply, "cid", None) == cid:
-                return reply, data
+        """Send a request to the node and wait for the answer to it."""
+        return self._channel().request(msg, payload, self.timeout)
 
     def read(self, page: int) -> bytes:
         self._check(page)
@@ -115,9 +153,9 @@ class Memory:
 
     def close(self) -> None:
         with self._lock:
-            for sock in self._sockets:
-                sock.close(linger=0)
-            self._sockets.clear()
+            for chan in self._channels:
+                chan.close()
+            self._channels.clear()
         self._local = threading.local()
 
     def __enter__(self) -> "Memory":
@@ -173,3 +211,61 @@ def embed(config: str | C.Cluster = C.DEFAULT_CONFIG, node: int = 0, *,
           timeout: float | None = None) -> EmbeddedMemory:
     """Host `node` in this process (its daemon must not also run elsewhere)."""
     return EmbeddedMemory(_cluster(config), node, timeout=timeout)
+
+
+class Admin:
+    """Questions to any daemon of a cluster by name (status, trace, ...), for tools. Each
+    query uses a fresh channel, so one Admin may be used from any thread; a monitor that
+    polls often keeps a `Channel` of its own instead."""
+
+    def __init__(self, cluster: C.Cluster, ctx: zmq.Context | None = None):
+        self.cluster = cluster
+        self.ctx = ctx or zmq.Context.instance()
+
+    def channel(self, name: str) -> Channel:
+        return Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx)
+
+    def query(self, name: str, msg: P.Msg, timeout: float = 1.0) -> P.Msg | None:
+        """Ask one daemon; None when it does not answer in time."""
+        chan = self.channel(name)
+        try:
+            return chan.request(msg, timeout=timeout)[0]
+        except IvyError:
+            return None
+        finally:
+            chan.close()
+
+    def status(self, names: list[str] | None = None, timeout: float = 1.0
+               ) -> list[tuple[str, P.StatusReply | None]]:
+        """Every named daemon's status reply (default: all), None where it is silent."""
+        names = self.cluster.daemon_names() if names is None else names
+        return [(n, self.query(n, P.StatusQuery(), timeout)) for n in names]
+
+    def trace(self, names: list[str] | None = None, clear: bool = False,
+              timeout: float = 1.0) -> list[P.TraceRow]:
+        """The protocol messages the named daemons sent, merged in Lamport order."""
+        rows: list[P.TraceRow] = []
+        for name in self.cluster.daemon_names() if names is None else names:
+            reply = self.query(name, P.TraceQuery(clear=clear), timeout)
+            if reply is not None:
+                rows.extend(reply.rows)
+        rows.sort(key=lambda r: (r.lc, r.sender))
+        return rows
+
+    def serving(self, timeout: float = 0.3) -> str | None:
+        """The name of a manager that says it serves, if one does."""
+        for m in self.cluster.managers:
+            reply = self.query(m.name, P.StatusQuery(), timeout)
+            if reply is not None and reply.serving:
+                return m.name
+        return None
+
+    def wait_serving(self, timeout: float) -> str:
+        """Wait until some manager serves; return its name."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            name = self.serving()
+            if name is not None:
+                return name
+            time.sleep(0.05)   # poll
+        raise IvyError(f"no manager is serving after {timeout:g} s")

@@ -16,8 +16,8 @@ from ivyzmq.transport import Transport
 
 TICK = 0.02      # seconds between timer ticks of the cores
 
-PROTOCOL_TYPES = (P.IvyMsg, P.Ack, P.Confirmed, P.NotActive, P.Recover, P.TableReport, P.Heartbeat,
-                  P.Replicate, P.ReplicateAck, P.Snapshot, P.SnapshotRequest, P.Handback)
+# Messages from another process of the cluster (everything else comes from tools and programs).
+PROTOCOL_TYPES = P.PeerMsg
 
 
 def setup_logging(name: str, log_file: str | None, level: str) -> None:

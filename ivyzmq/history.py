@@ -21,10 +21,11 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["History", "HistoryError", "Op", "load", "save_ops"]
+__all__ = ["OUTCOMES", "History", "HistoryError", "Op", "counts", "load", "save_ops"]
 
 Kind = Literal["read", "write"]
 Outcome = Literal["ok", "failed", "unknown"]
+OUTCOMES = ("ok", "failed", "unknown")
 
 
 class HistoryError(Exception):
@@ -103,6 +104,14 @@ class History:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the ops recorded so far to `path` as JSON Lines."""
         save_ops(path, self.ops())
+
+
+def counts(ops: Iterable[Op]) -> dict[str, int]:
+    """How many ops ended ok, failed and unknown."""
+    out = dict.fromkeys(OUTCOMES, 0)
+    for op in ops:
+        out[op.outcome] += 1
+    return out
 
 
 def save_ops(path: str | os.PathLike[str], ops: Iterable[Op]) -> None:

@@ -12,10 +12,16 @@ Common header fields (keyword-only, filled by the cores and the transport):
   sender  id of the process that sent the message
   epoch   the manager term the sender acts in (managers) or the highest it has seen (nodes)
   lc      the sender's Lamport clock, so traces from several machines merge in causal order
+
+The catalogue decides by itself: every leaf subclass of `Msg` is a message the decoder knows
+(`MESSAGE_TYPES`, `AnyMsg`); the classes with subclasses (`Msg`, `PeerMsg`, `ToolMsg`,
+`IvyMsg`) only share fields and are never decoded. A message class that carries a page frame
+says so with `carries_payload`. Adding a message is writing its class, nothing else.
 """
 from __future__ import annotations
 
-from typing import Literal, Union
+from enum import Enum
+from typing import ClassVar, Literal, Union
 
 import msgspec
 
@@ -27,13 +33,28 @@ class ProtocolError(ValueError):
     """A frame that is not a valid message; the text says what is wrong with it."""
 
 
+HEARTBEAT = -1     # the destination of heartbeats: the manager's PUB socket, not a process
+
+
 class Msg(msgspec.Struct, tag=True, kw_only=True, forbid_unknown_fields=True):
+    """The header fields every message has; a base, never a message by itself."""
+
+    carries_payload: ClassVar[bool] = False     # True: a raw bytes frame follows the header
+
     sender: int = -1
     epoch: int = 0
     lc: int = 0
 
 
-class IvyMsg(Msg, kw_only=True):
+class PeerMsg(Msg, kw_only=True):
+    """A message between the processes of the cluster: its sender must be one of them."""
+
+
+class ToolMsg(Msg, kw_only=True):
+    """A message between a tool or client program and a daemon (answered through the inbox)."""
+
+
+class IvyMsg(PeerMsg, kw_only=True):
     """A message of the Ivy protocol proper: these are the rows of the trace.
 
     rid is the requester's unique request id; opseq numbers the manager's operations on
@@ -86,7 +107,7 @@ class WriteGrant(IvyMsg):
     """Manager -> owner that asked to write: copies are gone, upgrade to ReadWrite in place."""
 
 
-class Ack(Msg, kw_only=True):
+class Ack(PeerMsg, kw_only=True):
     """Manager -> node: `rid` is known (done=False) or its confirmation is recorded (done=True)."""
 
     page: int
@@ -94,14 +115,14 @@ class Ack(Msg, kw_only=True):
     done: bool = False
 
 
-class Confirmed(Msg, kw_only=True):
+class Confirmed(PeerMsg, kw_only=True):
     """Manager -> node, once per timer tick: these confirmations (page, rid) are recorded;
     stop re-sending them. Batched because no one waits on it: the page is free already."""
 
     acks: list[tuple[int, int]]
 
 
-class NotActive(Msg, kw_only=True):
+class NotActive(PeerMsg, kw_only=True):
     """Passive manager -> node: I do not serve; try manager `hint` (None: the next one)."""
 
     hint: int | None = None
@@ -112,14 +133,18 @@ class NotActive(Msg, kw_only=True):
 class ReadPage(IvyMsg):
     """Owner -> requester: a read copy of `page`; the bytes are the second frame."""
 
+    carries_payload = True
+
 
 class WritePage(IvyMsg):
     """Old owner -> requester: `page` and its ownership; the bytes are the second frame."""
 
+    carries_payload = True
+
 
 # -- recovery -------------------------------------------------------------------------------
 
-class Recover(Msg, kw_only=True):
+class Recover(PeerMsg, kw_only=True):
     """New active manager -> every node: I serve from `epoch` on; report your page table.
     `boot` tells a re-sent Recover from one sent by a restarted manager at the same epoch."""
 
@@ -152,7 +177,7 @@ class PageReport(msgspec.Struct, array_like=True):
     handoff: Handoff | None = None
 
 
-class TableReport(Msg, kw_only=True):
+class TableReport(PeerMsg, kw_only=True):
     """Node -> recovering manager: my page table, faults in progress, pages in transit.
     refused=True (no pages): your Recover's epoch is not newer than mine, which is in the
     header - pick a newer one."""
@@ -166,7 +191,7 @@ class TableReport(Msg, kw_only=True):
 Role = Literal["passive", "recovering", "active"]
 
 
-class Heartbeat(Msg, kw_only=True):
+class Heartbeat(PeerMsg, kw_only=True):
     """Manager -> peers (PUB/SUB, may drop): I am alive, in this role, at this log position."""
 
     role: Role
@@ -174,7 +199,7 @@ class Heartbeat(Msg, kw_only=True):
     boot: int
 
 
-class Op(msgspec.Struct, array_like=True):
+class InFlight(msgspec.Struct, array_like=True):
     """The operation holding a page's lock; phase says which answer the manager waits for."""
 
     kind: Kind
@@ -199,80 +224,107 @@ class PageRec(msgspec.Struct):
     owner: int
     copy_set: list[int] = []
     opseq: int = 0
-    op: Op | None = None
+    op: InFlight | None = None
     queue: list[Req] = []
     last_rid: dict[int, int] = {}
 
 
-class Replicate(Msg, kw_only=True):
+class Replicate(PeerMsg, kw_only=True):
     """Active -> backups: the page records changed by step `seq`. Acknowledged."""
 
     seq: int
     changes: list[PageRec]
 
 
-class ReplicateAck(Msg, kw_only=True):
+class ReplicateAck(PeerMsg, kw_only=True):
     seq: int
 
 
-class Snapshot(Msg, kw_only=True):
+class Snapshot(PeerMsg, kw_only=True):
     """Active -> a backup that is new or behind: the whole table as of `seq`."""
 
     seq: int
     pages: list[PageRec]
 
 
-class SnapshotRequest(Msg, kw_only=True):
+class SnapshotRequest(PeerMsg, kw_only=True):
     """Backup -> active: I missed changes, send me a snapshot."""
 
 
-class Handback(Msg, kw_only=True):
+class Handback(PeerMsg, kw_only=True):
     """Serving backup -> primary: you are caught up; take over (with a new epoch)."""
 
 
 # -- clients and tools <-> daemons --------------------------------------------------------------
 
-class ClientRead(Msg, kw_only=True):
+class ClientRead(ToolMsg, kw_only=True):
     """Program -> node daemon: read `page`; answered by ClientReply with the bytes."""
 
     page: int
     cid: int
 
 
-class ClientWrite(Msg, kw_only=True):
+class ClientWrite(ToolMsg, kw_only=True):
     """Program -> node daemon: write the second frame at `offset` of `page`."""
+
+    carries_payload = True
 
     page: int
     offset: int = 0
     cid: int
 
 
-class ClientReply(Msg, kw_only=True):
+class ErrorCode(str, Enum):
+    """Why a node daemon refused a client request; client.py maps each to an exception."""
+
+    RANGE = "range"          # no such page
+    SIZE = "size"            # the data does not fit the page at that offset
+    REQUEST = "request"      # the request itself is malformed
+
+
+class ClientReply(ToolMsg, kw_only=True):
     """Node daemon -> program: result of request `cid`; error is None on success, else code
-    says what kind: "range" (bad page), "size" (data does not fit), "request" (malformed)."""
+    says what kind (None: success, or an error of no particular kind)."""
 
     cid: int
     error: str | None = None
-    code: str = ""
+    code: ErrorCode | None = None
 
 
-class StatusQuery(Msg, kw_only=True):
+class StatusQuery(ToolMsg, kw_only=True):
     """Tool -> any daemon: your page table and role."""
 
 
-class StatusReply(Msg, kw_only=True):
-    """Daemon -> tool. Managers: rows [page, owner, copy_set]; nodes: [page, is_owner,
-    access]. `pending` counts the faults a node waits on or a manager's locked pages."""
+class RecordRow(msgspec.Struct, array_like=True):
+    """A manager's record of one page, as a status reply shows it."""
+
+    page: int
+    owner: int
+    copy_set: list[int]
+
+
+class PageRow(msgspec.Struct, array_like=True):
+    """A node's view of one page, as a status reply shows it."""
+
+    page: int
+    is_owner: bool
+    access: AccessName
+
+
+class StatusReply(ToolMsg, kw_only=True):
+    """Daemon -> tool. Managers fill `records`, nodes `pages`. `pending` counts the faults a
+    node waits on or a manager's locked pages."""
 
     name: str
     kind: Literal["node", "manager"]
     role: str = ""
     serving: bool = False
     pending: int = 0
-    table: list[list] = []
+    records: list[RecordRow] = []
+    pages: list[PageRow] = []
 
 
-class TraceQuery(Msg, kw_only=True):
+class TraceQuery(ToolMsg, kw_only=True):
     """Tool -> any daemon: the protocol messages you sent (and forget them if clear)."""
 
     clear: bool = False
@@ -287,25 +339,24 @@ class TraceRow(msgspec.Struct, array_like=True):
     requester: int
 
 
-class TraceReply(Msg, kw_only=True):
+class TraceReply(ToolMsg, kw_only=True):
     rows: list[TraceRow]
 
 
-class ErrorReply(Msg, kw_only=True):
+class ErrorReply(ToolMsg, kw_only=True):
     """Daemon -> sender of a bad frame that expected an answer."""
 
     error: str
 
 
-AnyMsg = Union[
-    ReadRequest, WriteRequest, ReadConfirmation, WriteConfirmation, InvalidateConfirmation,
-    ReadForward, WriteForward, Invalidate, WriteGrant, Ack, Confirmed, NotActive, ReadPage, WritePage,
-    Recover, TableReport, Heartbeat, Replicate, ReplicateAck, Snapshot, SnapshotRequest,
-    Handback, ClientRead, ClientWrite, ClientReply, StatusQuery, StatusReply, TraceQuery,
-    TraceReply, ErrorReply,
-]
+def _leaves(cls: type[Msg]) -> list[type[Msg]]:
+    subs = cls.__subclasses__()
+    return [leaf for sub in subs for leaf in _leaves(sub)] if subs else [cls]
 
-WITH_PAYLOAD = (ReadPage, WritePage, ClientWrite)
+
+MESSAGE_TYPES: tuple[type[Msg], ...] = tuple(_leaves(Msg))
+AnyMsg = Union[MESSAGE_TYPES]     # type: ignore[valid-type]
+WITH_PAYLOAD: tuple[type[Msg], ...] = tuple(c for c in MESSAGE_TYPES if c.carries_payload)
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(AnyMsg)
@@ -326,7 +377,7 @@ def decode(frames: list[bytes]) -> tuple[Msg, bytes | None]:
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         raise ProtocolError(str(exc)) from None
     payload = frames[1] if len(frames) == 2 else None
-    if isinstance(msg, WITH_PAYLOAD) and payload is None:
+    if msg.carries_payload and payload is None:
         raise ProtocolError(f"{type(msg).__name__} needs a payload frame")
     return msg, payload
 

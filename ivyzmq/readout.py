@@ -51,10 +51,10 @@ def status_text(cluster: Cluster, replies: list[tuple[str, P.StatusReply | None]
             continue
         if kind == "manager":
             lines.append(_row("Record", "Owner_ID", "copy_set"))
-            lines += [_row(p, owner, copy_set_text(cs)) for p, owner, cs in reply.table]
+            lines += [_row(r.page, r.owner, copy_set_text(r.copy_set)) for r in reply.records]
         else:
             lines.append(_row("Page", "isOwner", "Access"))
-            lines += [_row(p, str(own).lower(), acc) for p, own, acc in reply.table]
+            lines += [_row(r.page, str(r.is_owner).lower(), r.access) for r in reply.pages]
     return "\n".join(lines)
 
 
@@ -67,11 +67,11 @@ def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
         item = {"name": name, "answering": True, "kind": reply.kind, "epoch": reply.epoch}
         if reply.kind == "manager":
             item.update(role=reply.role, serving=reply.serving,
-                        pages=[{"page": p, "owner": o, "copy_set": cs}
-                               for p, o, cs in reply.table])
+                        pages=[{"page": r.page, "owner": r.owner, "copy_set": r.copy_set}
+                               for r in reply.records])
         else:
-            item["pages"] = [{"page": p, "is_owner": own, "access": acc}
-                             for p, own, acc in reply.table]
+            item["pages"] = [{"page": r.page, "is_owner": r.is_owner, "access": r.access}
+                             for r in reply.pages]
         out.append(item)
     return msgspec.json.encode(out).decode()
 

@@ -66,16 +66,19 @@ class Transport:
         return sock
 
     def send(self, dest: int, msg: P.Msg, payload: bytes | None = None) -> None:
-        """Send to a daemon of the cluster (or publish a heartbeat when dest is -1)."""
+        """Send to a daemon of the cluster (or publish a heartbeat when dest is P.HEARTBEAT)."""
         self.lc += 1
         msg.lc = self.lc
         if isinstance(msg, P.IvyMsg):
             self.trace.append(P.TraceRow(self.lc, type(msg).__name__, self.pid, dest,
                                          msg.page, msg.requester))
-        if not -1 <= dest < self.n_processes or (dest < 0 and self.pub is None):
+        if dest == P.HEARTBEAT:
+            sock = self.pub
+        else:
+            sock = self._outbox(dest) if 0 <= dest < self.n_processes else None
+        if sock is None:
             logger.error("no daemon {} to send {} to; dropped", dest, P.type_name(msg))
             return
-        sock = self.pub if dest < 0 else self._outbox(dest)
         try:
             sock.send_multipart(P.encode(msg, payload), zmq.NOBLOCK)
         except zmq.Again:

@@ -1,34 +1,26 @@
 """Fixtures for real-process tests: clusters of daemons started through the package's
 entry points (the same `ivy-cm` / `ivy-node` that `ivy up` runs), on loopback ports picked
-free for each test, always stopped afterwards by the pids this test started."""
+free for each test, always stopped afterwards by the os_pids this test started."""
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ivyzmq import config as C
-from ivyzmq.control import RunDir, free_ports
+from ivyzmq.deploy import Deployment
+from ivyzmq.harness import configs
+from ivyzmq.supervisor import process_alive
 
 BIN = Path(sys.executable).parent
 
 
 def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),
                  **timing) -> dict:
-    ports = free_ports(2 * len(managers) + nodes)
-    data = {
-        "pages": pages, "page_size": 4096,
-        "timing": {"heartbeat_interval": 0.5, "liveness": 3, "retry_timeout": 0.5,
-                   "retries": 3, "op_timeout": 10.0, **timing},
-        "managers": [{"name": m, "endpoint": f"tcp://127.0.0.1:{ports[2 * i]}",
-                      "heartbeat": f"tcp://127.0.0.1:{ports[2 * i + 1]}"}
-                     for i, m in enumerate(managers)],
-        "nodes": [{"id": i, "endpoint": f"tcp://127.0.0.1:{ports[2 * len(managers) + i]}"}
-                  for i in range(nodes)],
-    }
-    return data
+    return configs.cluster_dict(nodes, pages, managers, **timing)
 
 
 class Clusters:
@@ -36,15 +28,15 @@ class Clusters:
 
     def __init__(self, tmp_path: Path):
         self.tmp_path = tmp_path
-        self.runs: list[RunDir] = []
+        self.runs: list[Deployment] = []
 
     def make(self, name: str = "test", up: bool = True, only=None, failback: bool = True,
-             **kw) -> RunDir:
+             **kw) -> Deployment:
         data = cluster_dict(**kw)
         data["failback"] = failback
-        path = self.tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(data))
-        run = RunDir(str(path), C.load(path), self.tmp_path / f"run-{name}", log_level="DEBUG")
+        path = configs.write(self.tmp_path / f"{name}.yaml", data)
+        run = Deployment(str(path), C.load(path), self.tmp_path / f"run-{name}",
+                         log_level="DEBUG")
         self.runs.append(run)
         if up:
             run.up(only)
@@ -62,12 +54,6 @@ def clusters(tmp_path):
     c.stop_all()
 
 
-# -- helpers for real-process tests (appended) ---------------------------------------------------
-
-import subprocess  # noqa: E402
-import time  # noqa: E402
-
-
 def wait_until(cond, timeout: float = 10.0, what="condition", interval: float = 0.02):
     """Poll `cond` until it returns something true (returned) or fail after `timeout` s.
     `what` names the condition in the failure, or is a callable that describes it then."""
@@ -82,17 +68,12 @@ def wait_until(cond, timeout: float = 10.0, what="condition", interval: float = 
         time.sleep(interval)  # poll
 
 
-def ivy(run: RunDir, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
+def ivy(run: Deployment, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
     """Run the real `ivy` command on `run`'s config and run directory."""
     cmd = [str(BIN / "ivy"), *map(str, args), "-c", run.config_path, "--run-dir", str(run.path)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
-def pid_gone(pid: int, config_path: str) -> bool:
-    """The process is gone from /proc, a zombie, or a recycled pid running something else."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z" or config_path.encode() not in cmdline
+def pid_gone(os_pid: int, config_path: str) -> bool:
+    """The process is gone, a zombie, or a recycled os_pid running something else."""
+    return not process_alive(os_pid, config_path.encode())

@@ -18,8 +18,8 @@ SEED = 5       # this seed's schedule kills, pauses and (when possible) partitio
 @pytest.fixture(scope="module")
 def chaos_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("chaos")
-    cmd = [sys.executable, "-m", "ivyzmq.chaos", "--duration", str(DURATION), "--seed",
-           str(SEED), "--nodes", "10", "--clients", "10", "--run-dir", str(run_dir)]
+    cmd = [sys.executable, "-m", "ivyzmq.cli", "chaos", "--duration", str(DURATION),
+           "--seed", str(SEED), "--nodes", "10", "--clients", "10", "--run-dir", str(run_dir)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + 120)
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -27,9 +27,10 @@ def chaos_run(tmp_path_factory):
 
 
 def test_schedule_is_seeded_and_covers_every_fault():
-    from ivyzmq import chaos
     from ivyzmq import config as C
-    cluster = C.parse(chaos.make_config(10, 10, "fast", own_addresses=False))
+    from ivyzmq.harness import configs
+    from ivyzmq.programs import chaos
+    cluster = C.parse(configs.cluster_dict(10, 10, timing="fast"))
     a = chaos.schedule(SEED, DURATION, cluster, partitions=True)
     assert a == chaos.schedule(SEED, DURATION, cluster, partitions=True)
     assert a != chaos.schedule(SEED + 1, DURATION, cluster, partitions=True)

@@ -14,8 +14,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ivyzmq.checker import CheckResult, check, main
+from ivyzmq import cli
+from ivyzmq.checker import CheckResult, check
 from ivyzmq.history import History, HistoryError, Op, load, save_ops
+
+
+def main(argv: list[str]) -> int:
+    """`ivy check ARGV` in this process."""
+    return cli.main(["check", *argv])
+
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -427,7 +434,7 @@ def test_cli_usage(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_subprocess(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    code = "import sys; from ivyzmq.checker import main; sys.exit(main())"
+    code = "import sys; from ivyzmq.cli import main; sys.exit(main(['check', *sys.argv[1:]]))"
     for ops, status, prefix in [(GOOD, 0, "linearizable"), (BAD, 1, "NOT linearizable")]:
         path = write_history(tmp_path, ops, f"h{status}.jsonl")
         proc = subprocess.run([sys.executable, "-c", code, path], capture_output=True,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import BIN, cluster_dict, ivy, pid_gone, wait_until
-from ivyzmq import cli
+from ivyzmq import cli, programs
 from ivyzmq import protocol as P
 
 
@@ -45,9 +45,9 @@ def test_up_twice_json_readouts_and_down(clusters):
     proc = ivy(run, "up")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("started " + ", ".join(names))
-    recs = run.records()
+    recs = run.procs.records()
     assert sorted(recs) == sorted(names)
-    pids = sorted(rec["pid"] for rec in recs.values())
+    pids = sorted(rec["os_pid"] for rec in recs.values())
     assert daemons_of(run.config_path) == pids
 
     # a second `ivy up` starts nothing
@@ -55,7 +55,7 @@ def test_up_twice_json_readouts_and_down(clusters):
     assert proc.returncode != 0
     assert "already running" in one_line(proc)
     assert daemons_of(run.config_path) == pids
-    assert sorted(rec["pid"] for rec in run.records().values()) == pids
+    assert sorted(rec["os_pid"] for rec in run.procs.records().values()) == pids
 
     # status and trace as JSON
     status = json.loads(ivy(run, "status", "--json").stdout)
@@ -103,7 +103,7 @@ def test_up_twice_json_readouts_and_down(clusters):
     for pid in pids:
         assert pid_gone(pid, run.config_path), f"daemon {pid} still runs"
     assert daemons_of(run.config_path) == []
-    assert not run.pid_file.exists()
+    assert not run.procs.record_file.exists()
     proc = ivy(run, "down")
     assert proc.returncode == 0 and "nothing was running" in proc.stdout
 
@@ -112,9 +112,9 @@ def test_up_only_starts_the_named_daemons(clusters):
     run = clusters.make("only", up=False, heartbeat_interval=0.2)
     proc = ivy(run, "up", "--only", "node0,node1,node2")
     assert proc.returncode == 0, proc.stderr
-    assert set(run.running()) == {"node0", "node1", "node2"}
-    assert run.query("primary", P.StatusQuery(), timeout=0.3) is None
-    assert run.query("backup", P.StatusQuery(), timeout=0.3) is None
+    assert set(run.procs.running()) == {"node0", "node1", "node2"}
+    assert run.admin.query("primary", P.StatusQuery(), timeout=0.3) is None
+    assert run.admin.query("backup", P.StatusQuery(), timeout=0.3) is None
     assert len(daemons_of(run.config_path)) == 3
 
     proc = ivy(run, "up", "--only", "node7")
@@ -123,9 +123,9 @@ def test_up_only_starts_the_named_daemons(clusters):
 
     proc = ivy(run, "up", "--only", "primary")       # another machine's share, say
     assert proc.returncode == 0, proc.stderr
-    assert set(run.running()) == {"primary", "node0", "node1", "node2"}
-    assert run.query("backup", P.StatusQuery(), timeout=0.3) is None
-    wait_until(lambda: run.query("primary", P.StatusQuery())[0].serving, 10,
+    assert set(run.procs.running()) == {"primary", "node0", "node1", "node2"}
+    assert run.admin.query("backup", P.StatusQuery(), timeout=0.3) is None
+    wait_until(lambda: run.admin.query("primary", P.StatusQuery()).serving, 10,
                what="the primary to serve")
     proc = ivy(run, "write", 2, 0, "only")
     assert proc.returncode == 0, proc.stderr
@@ -133,7 +133,7 @@ def test_up_only_starts_the_named_daemons(clusters):
 
     proc = ivy(run, "up")                            # the rest
     assert proc.returncode == 0 and proc.stdout.startswith("started backup")
-    assert set(run.running()) == set(run.cluster.daemon_names())
+    assert set(run.procs.running()) == set(run.cluster.daemon_names())
 
 
 def _config(tmp_path: Path, name: str, **kw) -> Path:
@@ -192,8 +192,7 @@ def test_bad_arguments_exit_2(tmp_path):
 
 SUBCOMMANDS = sorted(next(a for a in cli.parser()._actions
                           if a.dest == "cmd").choices)
-MODULES = {"check": "ivyzmq.checker", "sim": "ivyzmq.sim.cli", "chaos": "ivyzmq.chaos",
-           "homework": "ivyzmq.scenarios", "experiment": "ivyzmq.scenarios"}
+MODULES = {name: f"ivyzmq.programs.{name}" for name in programs.NAMES}
 
 
 def _missing(module: str | None) -> bool:
@@ -268,7 +267,7 @@ def test_restart_refuses_a_node(clusters):
     assert proc.returncode != 0
     assert "node" in one_line(proc)
     status = dict(run.status())
-    owners = [n for n in range(3) if status[f"node{n}"].table[1][1]]
+    owners = [n for n in range(3) if status[f"node{n}"].pages[1].is_owner]
     assert owners == [2]
     assert ivy(run, "read", 1, 1).stdout == "two\n"
 

@@ -99,19 +99,19 @@ def test_late_answer_to_a_timed_out_request_is_skipped(clusters):
     run = clusters.make("late", managers=("primary",), heartbeat_interval=0.2)
     with connect(run.cluster, 2, timeout=0.5) as mem, connect(run.cluster, 0) as m0:
         m0.write(0, b"before")
-        assert run.signal("primary", signal.SIGSTOP)
+        assert run.procs.signal("primary", signal.SIGSTOP)
         try:
             with pytest.raises(IvyTimeout):
                 mem.read(0)                          # a fault: the manager is paused
         finally:
-            assert run.signal("primary", signal.SIGCONT)
+            assert run.procs.signal("primary", signal.SIGCONT)
         # the node finishes the read and answers it: that answer waits in our socket
-        wait_until(lambda: mem._socket().poll(0), 10, what="the late answer")
+        wait_until(lambda: mem._channel().poll(0), 10, what="the late answer")
         mem.timeout = 10
         mem.write(2, b"own page")                    # the late answer is skipped: the write
         assert mem.read(2) == page(b"own page")      # gets its own, so does this read
         assert mem.read(0) == page(b"before")
-        assert mem._socket().poll(0) == 0            # nothing left over
+        assert mem._channel().poll(0) == 0            # nothing left over
 
 
 def test_embed_hosts_a_node_and_hits_locally(clusters):
@@ -152,4 +152,4 @@ def test_embed_hosts_a_node_and_hits_locally(clusters):
     finally:
         mem.close()
     assert not mem._thread.is_alive()
-    assert run.query("node1", P.StatusQuery(), timeout=0.3) is None
+    assert run.admin.query("node1", P.StatusQuery(), timeout=0.3) is None

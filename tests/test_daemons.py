@@ -11,7 +11,8 @@ import zmq
 
 from conftest import ivy, wait_until
 from ivyzmq import protocol as P
-from ivyzmq import readout, workload
+from ivyzmq import readout
+from ivyzmq.harness.ops import run_clients
 from ivyzmq.client import connect
 
 # Exact traces need no retries or re-drives on a busy test machine: make them rare.
@@ -176,31 +177,30 @@ def test_writes_are_seen_by_every_node(clusters):
 
 def test_concurrent_workload_is_linearizable(clusters):
     run = clusters.make("ten", nodes=10, pages=3)
-    res = workload.run_clients(run.cluster, clients=10, ops=1000, read_share=0.5, pages=3,
-                               seed=7)
+    res = run_clients(run.cluster, clients=10, ops=1000, read_share=0.5, pages=3, seed=7)
     ops = res.history.ops()
+    counts, verdict = res.counts(), res.verdict()
     assert len(ops) == 1003                      # 3 initial writes + 1000
-    assert res.counts == {"ok": 1003, "failed": 0, "unknown": 0}
+    assert counts == {"ok": 1003, "failed": 0, "unknown": 0}
     assert {op.node for op in ops if op.client >= 0} == set(range(10))
     assert {op.page for op in ops} == {0, 1, 2}
     assert sum(op.kind == "read" for op in ops) > 300
     assert sum(op.kind == "write" for op in ops) > 300
-    assert res.verdict.ok is True, res.verdict
-    assert res.verdict.ops_checked == 1003
+    assert verdict.ok is True, verdict
+    assert verdict.ops_checked == 1003
 
     # quiescent invariants: one owner per page, a ReadWrite holder is alone, and the
     # serving manager agrees with the nodes
     status = dict(run.status())
     manager = next(r for r in status.values() if r and r.kind == "manager" and r.serving)
-    for pg, owner, copy_set in manager.table:
-        views = {n: status[f"node{n}"].table[pg] for n in range(10)}
-        owners = [n for n, (_, is_owner, _) in views.items() if is_owner]
-        assert owners == [owner]
-        readers = sorted(n for n, (_, is_owner, acc) in views.items()
-                         if acc == "Read" and not is_owner)
-        assert readers == copy_set
-        if views[owner][2] == "ReadWrite":
-            assert all(acc == "Nil" for n, (_, _, acc) in views.items() if n != owner)
+    for rec in manager.records:
+        views = {n: status[f"node{n}"].pages[rec.page] for n in range(10)}
+        owners = [n for n, v in views.items() if v.is_owner]
+        assert owners == [rec.owner]
+        readers = sorted(n for n, v in views.items() if v.access == "Read" and not v.is_owner)
+        assert readers == rec.copy_set
+        if views[rec.owner].access == "ReadWrite":
+            assert all(v.access == "Nil" for n, v in views.items() if n != rec.owner)
 
 
 # -- garbage ------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_garbage_never_takes_a_daemon_down(clusters):
     run = clusters.make("garbage", heartbeat_interval=0.2)
     c = run.cluster
     ctx = zmq.Context.instance()
-    epoch = run.query("primary", P.StatusQuery())[0].epoch
+    epoch = run.admin.query("primary", P.StatusQuery()).epoch
     manager, node = _dealer(ctx, c.endpoint(3)), _dealer(ctx, c.endpoint(0))
     try:
         for sock in (manager, node):
@@ -290,7 +290,7 @@ def test_garbage_never_takes_a_daemon_down(clusters):
         manager.close()
         node.close()
 
-    assert set(run.running()) == set(c.daemon_names())
+    assert set(run.procs.running()) == set(c.daemon_names())
     statuses = dict(run.status())
     assert all(r is not None for r in statuses.values())
     assert statuses["primary"].serving
@@ -315,7 +315,7 @@ def test_garbage_never_takes_a_daemon_down(clusters):
 
 def test_forward_naming_an_unknown_requester_does_not_kill_the_node(clusters):
     run = clusters.make("badfwd", **EXACT)
-    epoch = run.query("primary", P.StatusQuery())[0].epoch
+    epoch = run.admin.query("primary", P.StatusQuery()).epoch
     sock = _dealer(zmq.Context.instance(), run.cluster.endpoint(1))
     try:
         _ask(sock, P.encode(P.ReadForward(page=1, requester=99, rid=1, opseq=1, sender=3,
@@ -339,4 +339,4 @@ def test_recover_from_a_node_id_does_not_kill_the_node(clusters):
         sock.close()
     with connect(run.cluster, 1, timeout=2) as m1:
         assert len(m1.read(0)) == 4096             # a fault: node 1 must find the manager
-    assert run.query("node1", P.StatusQuery()) is not None
+    assert run.admin.query("node1", P.StatusQuery()) is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ivyzmq import experiments
+from ivyzmq.programs import experiment
 
 FAST = {"heartbeat_interval": 0.1, "retry_timeout": 0.1, "redrive_timeout": 0.5}
 COLUMNS = ["run", "ok", "failed", "unknown", "time s", "no-CM s", "kill->serving ms",
@@ -33,10 +33,10 @@ def _table(out: str) -> dict[str, dict[str, str]]:
     return rows
 
 
-def test_experiment_b_times_failover_and_is_linearizable(clusters, capsys):
+def test_experiment_b_times_failover_and_is_linearizable(clusters):
     run = clusters.make("expb", up=False, nodes=3, pages=5, **FAST)
-    rc = experiments.experiment(_args("b", ops=200), run.cluster, run)
-    out = capsys.readouterr().out
+    res = experiment.experiment(_args("b", ops=200), run)
+    rc, out = res.status, res.text()
     assert rc == 0, out
     rows = _table(out)
     assert set(rows) == {"b1 kill", "b2 kill+restart"}, out
@@ -54,14 +54,14 @@ def test_experiment_b_times_failover_and_is_linearizable(clusters, capsys):
     assert int(rows["b2 kill+restart"]["handbacks"]) >= 1, out
     assert "verdict: every history linearizable" in out
     assert (run.path / "experiment-b1.jsonl").stat().st_size > 0
-    assert run.running() == {}            # it started the cluster, so it stopped it
+    assert run.procs.running() == {}      # it started the cluster, so it stopped it
 
 
-def test_experiment_a_leaves_a_running_cluster_running(clusters, capsys):
+def test_experiment_a_leaves_a_running_cluster_running(clusters):
     run = clusters.make("expa", up=True, nodes=3, pages=5, **FAST)
-    before = {name: rec["pid"] for name, rec in run.running().items()}
-    rc = experiments.experiment(_args("a", ops=300), run.cluster, run)
-    out = capsys.readouterr().out
+    before = {name: rec["os_pid"] for name, rec in run.procs.running().items()}
+    res = experiment.experiment(_args("a", ops=300), run)
+    rc, out = res.status, res.text()
     assert rc == 0, out
     rows = _table(out)
     assert set(rows) == {"a1 primary only", "a2 primary+backup"}
@@ -69,7 +69,7 @@ def test_experiment_a_leaves_a_running_cluster_running(clusters, capsys):
     assert all(r["kill->serving ms"] == "-" for r in rows.values())
     m = re.search(r"replication cost: .* = (\d+\.\d+)x", out)
     assert m and float(m.group(1)) > 0, out
-    after = run.running()
+    after = run.procs.running()
     assert set(after) == set(before)      # found running, left running
-    assert after["primary"]["pid"] == before["primary"]
-    assert after["backup"]["pid"] != before["backup"]   # stopped for (a1), restarted
+    assert after["primary"]["os_pid"] == before["primary"]
+    assert after["backup"]["os_pid"] != before["backup"]   # stopped for (a1), restarted

@@ -25,7 +25,6 @@ Each scenario's docstring says what is known and what is not.
 from __future__ import annotations
 
 import itertools
-import random
 import signal
 import threading
 import time
@@ -35,11 +34,14 @@ import pytest
 
 from ivyzmq import checker
 from ivyzmq import protocol as P
-from ivyzmq.client import IvyError, IvyTimeout, connect
-from ivyzmq.control import RunDir
+from ivyzmq.checker import verdict_text
+from ivyzmq.client import connect
+from ivyzmq.deploy import Deployment as RunDir
+from ivyzmq.harness import agreement
+from ivyzmq.harness.monitor import Monitor
+from ivyzmq.harness.ops import Clients, attempt, run_tag
 from ivyzmq.history import History, Op
-from ivyzmq.readout import page_text, status_text
-from ivyzmq.workload import value_bytes, verdict_text
+from ivyzmq.readout import status_text
 
 from conftest import wait_until
 
@@ -53,14 +55,13 @@ BUSY = 0.1            # a manager that does not answer a status query this fast 
 # -- polling helpers ----------------------------------------------------------------------------
 
 def status(run: RunDir, name: str, timeout: float = 1.0) -> P.StatusReply | None:
-    reply = run.query(name, P.StatusQuery(), timeout)
-    return None if reply is None else reply[0]
+    return run.admin.query(name, P.StatusQuery(), timeout)
 
 
 def sent(run: RunDir, name: str, timeout: float = D + 2.0) -> list[P.TraceRow]:
     """The protocol messages daemon `name` has sent (its trace); [] if it does not answer."""
-    reply = run.query(name, P.TraceQuery(), timeout)
-    return [] if reply is None else reply[0].rows
+    reply = run.admin.query(name, P.TraceQuery(), timeout)
+    return [] if reply is None else reply.rows
 
 
 def has_sent(run: RunDir, name: str, kind: str, page: int, *, to: int | None = None,
@@ -76,7 +77,7 @@ def busy(run: RunDir, name: str) -> bool:
 
 def readout(run: RunDir, names=None) -> str:
     names = names or run.cluster.daemon_names()
-    replies = [(n, status(run, n, timeout=0.5) if n in run.running() else None) for n in names]
+    replies = [(n, status(run, n, timeout=0.5) if n in run.procs.running() else None) for n in names]
     return f"{status_text(run.cluster, replies)}\n(logs: {run.path})"
 
 
@@ -84,32 +85,10 @@ def disagreement(run: RunDir) -> str | None:
     """None when the cluster is quiescent and every readout agrees: exactly one manager
     serves, nothing is pending, its owner / copy_set per page is what the nodes report, and
     every other running manager holds the same table. Otherwise what is wrong."""
-    managers = [m.name for m in run.cluster.managers if m.name in run.running()]
-    st = {n: status(run, n, timeout=1.0) for n in managers + list(NODES)}
-    missing = [n for n, s in st.items() if s is None]
-    if missing:
-        return f"no answer from {missing}"
-    serving = [n for n in managers if st[n].serving]
-    if len(serving) != 1:
-        return f"serving managers: {serving}"
-    head = st[serving[0]]
-    if head.pending or any(st[n].pending for n in NODES):
-        return "operations still pending"
-    for page, owner, copy_set in head.table:
-        owners = [i for i, n in enumerate(NODES) if st[n].table[page][1]]
-        copies = sorted(i for i, n in enumerate(NODES)
-                        if st[n].table[page][2] == "Read" and i != owner)
-        if owners != [owner] or sorted(copy_set) != copies:
-            return (f"page {page}: {serving[0]} says owner {owner} copy_set {copy_set}, nodes "
-                    f"say owners {owners} copies {copies}")
-        writers = [i for i, n in enumerate(NODES) if st[n].table[page][2] == "ReadWrite"]
-        holders = [i for i, n in enumerate(NODES) if st[n].table[page][2] != "Nil"]
-        if writers and holders != writers:
-            return f"page {page}: ReadWrite at {writers} but access at {holders}"
-    for n in managers:
-        if n != serving[0] and st[n].table != head.table:
-            return f"{n}'s table {st[n].table} != {serving[0]}'s {head.table}"
-    return None
+    managers = [m.name for m in run.cluster.managers if m.name in run.procs.running()]
+    replies = {n: status(run, n, timeout=1.0) for n in managers + list(NODES)}
+    found = agreement.from_replies(replies, managers, NODES, epochs=False, others=True)
+    return found if isinstance(found, str) else "; ".join(found) or None
 
 
 def assert_agreement(run: RunDir, timeout: float = 20.0) -> None:
@@ -126,13 +105,13 @@ def quiesce(run: RunDir) -> None:
     """Wait until nothing is pending, the tables agree and no manager is mid-step."""
     assert_agreement(run)
     for m in (PRIMARY, BACKUP):
-        if m in run.running():
+        if m in run.procs.running():
             wait_until(lambda m=m: not busy(run, m), 10, f"{m} to be idle")
 
 
 def serving(run: RunDir) -> tuple[str, int] | None:
     for m in run.cluster.managers:
-        if m.name in run.running():
+        if m.name in run.procs.running():
             s = status(run, m.name, timeout=0.5)
             if s is not None and s.serving:
                 return m.name, s.epoch
@@ -149,7 +128,7 @@ class Recorder:
         self.cluster = run.cluster
         self.history = History()
         self.timeout = timeout
-        self.tag = f"{random.getrandbits(24):06x}"
+        self.tag = run_tag()
         self._clients = itertools.count(1000)
 
     def write(self, node: int, page: int, label: str) -> str:
@@ -159,24 +138,13 @@ class Recorder:
         return self._do(node, page, "read", "")
 
     def _do(self, node: int, page: int, kind: str, value: str) -> str:
-        start, outcome, error = time.monotonic(), "ok", None
-        try:
-            with connect(self.cluster, node, timeout=self.timeout) as mem:
-                if kind == "read":
-                    value = page_text(mem.read(page))
-                else:
-                    mem.write(page, value_bytes(value, self.cluster.page_size))
-        except IvyTimeout as exc:
-            outcome, error = "unknown", exc
-        except IvyError as exc:
-            outcome, error = "failed", exc
-        end = time.monotonic()
-        self.history.append(Op(client=next(self._clients), node=node, page=page, kind=kind,
-                               value=value, start=start, end=end if outcome == "ok" else None,
-                               outcome=outcome))
+        with connect(self.cluster, node, timeout=self.timeout) as mem:
+            op, error = attempt(mem, self.cluster.page_size, client=next(self._clients),
+                                node=node, page=page, kind=kind, value=value)
+        self.history.append(op)
         if error is not None:
             raise error
-        return value
+        return op.value
 
     def background(self, node: int, page: int, kind: str, label: str = "") -> "Background":
         if kind == "read":
@@ -213,96 +181,40 @@ class Background:
         return self.value
 
 
-class Workload:
-    """Client threads doing random reads and writes (unique values) until stopped."""
-
-    def __init__(self, run: RunDir, *, clients: int = 3, pages: int = 3, seed: int = 1,
-                 read_share: float = 0.5, timeout: float = OP_TIMEOUT):
-        self.run, self.cluster = run, run.cluster
-        self.history = History()
-        self.stop = threading.Event()
-        self.tag = f"{random.getrandbits(24):06x}"
-        self.threads = [threading.Thread(target=self._client,
-                                         args=(i, pages, seed, read_share, timeout),
-                                         daemon=True) for i in range(clients)]
-        for t in self.threads:
-            t.start()
-
-    def _client(self, i: int, pages: int, seed: int, read_share: float, timeout: float):
-        rng = random.Random(seed * 7919 + i)
-        node = i % len(self.cluster.nodes)
-        with connect(self.cluster, node, timeout=timeout) as mem:
-            for k in itertools.count():
-                if self.stop.is_set():
-                    return
-                page = rng.randrange(pages)
-                kind = "read" if rng.random() < read_share else "write"
-                value = "" if kind == "read" else f"{self.tag}-c{i}-{k}"
-                start, outcome = time.monotonic(), "ok"
-                try:
-                    if kind == "read":
-                        value = page_text(mem.read(page))
-                    else:
-                        mem.write(page, value_bytes(value, self.cluster.page_size))
-                except IvyTimeout:
-                    outcome = "unknown"
-                except IvyError:
-                    outcome = "failed"
-                end = time.monotonic()
-                self.history.append(Op(client=i, node=node, page=page, kind=kind, value=value,
-                                       start=start, end=end if outcome == "ok" else None,
-                                       outcome=outcome))
-                if outcome != "ok":
-                    return      # a client that timed out would only pile up more unknowns
-
-    def count(self) -> int:
-        return len(self.history)
-
-    def finish(self, timeout: float = OP_TIMEOUT + 10) -> list[Op]:
-        self.stop.set()
-        for t in self.threads:
-            t.join(timeout)
-        assert not any(t.is_alive() for t in self.threads), "workload clients hang"
-        return self.history.ops()
-
-    def ok_after(self, t: float) -> list[Op]:
-        return [op for op in self.history.ops() if op.outcome == "ok" and op.start > t]
+def workload(run: RunDir, clients: int = 3, pages: int = 3) -> Clients:
+    """Client threads doing random reads and writes (unique values) until finished; a
+    client that fails or times out stops (it would only pile up more unknowns)."""
+    return Clients(run.cluster, clients=clients, pages=pages, stop_on_error=True,
+                   timeout=OP_TIMEOUT, seed_values=False)
 
 
-class Watch:
-    """Samples every daemon's status until stopped: (time, name, serving, epoch, role)."""
-
-    def __init__(self, run: RunDir, names, interval: float = 0.05):
-        self.samples: list[tuple[float, str, bool, int, str]] = []
-        self.rounds: list[dict[str, tuple[bool, int]]] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, args=(run, names, interval),
-                                       daemon=True)
-        self.thread.start()
-
-    def _loop(self, run, names, interval) -> None:
-        while not self.stop.is_set():
-            one = {}
-            for name in names:
-                s = status(run, name, timeout=0.3)
-                if s is not None:
-                    self.samples.append((time.monotonic(), name, s.serving, s.epoch, s.role))
-                    one[name] = (s.serving, s.epoch)
-            self.rounds.append(one)
-            self.stop.wait(interval)
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(5)
+def finish(work: Clients) -> list[Op]:
+    return work.finish(OP_TIMEOUT + 10).history.ops()
 
 
-def assert_epochs_not_shared(watch: Watch) -> None:
+def watch(run: RunDir, *nodes: str) -> Monitor:
+    """Every manager's (and the named nodes') status, sampled until stopped."""
+    mon = Monitor(run.cluster, interval=0.05, also=nodes).start()
+    mon.wait_seen()
+    return mon
+
+
+def assert_epochs_not_shared(mon: Monitor) -> None:
     serving_epochs: dict[int, set[str]] = {}
-    for _, name, is_serving, epoch, _ in watch.samples:
-        if is_serving:
-            serving_epochs.setdefault(epoch, set()).add(name)
+    for s in mon.snapshot():
+        if s.serving:
+            serving_epochs.setdefault(s.epoch, set()).add(s.name)
     shared = {e: names for e, names in serving_epochs.items() if len(names) > 1}
     assert not shared, f"epochs served by two managers: {shared}"
+
+
+def both_serving(mon: Monitor) -> list[tuple]:
+    """Pairs of answers from the primary and the backup that both said "serving" about
+    overlapping moments: (primary's sample, backup's sample)."""
+    samples = mon.snapshot()
+    mine = {n: [s for s in samples if s.name == n and s.serving] for n in (PRIMARY, BACKUP)}
+    return [(a, b) for a in mine[PRIMARY] for b in mine[BACKUP]
+            if a.sent <= b.got and b.sent <= a.got]
 
 
 def assert_all_ok(ops: list[Op]) -> None:
@@ -311,11 +223,11 @@ def assert_all_ok(ops: list[Op]) -> None:
 
 
 def pause(run: RunDir, name: str) -> None:
-    assert run.signal(name, signal.SIGSTOP), f"{name} is not running"
+    assert run.procs.signal(name, signal.SIGSTOP), f"{name} is not running"
 
 
 def resume(run: RunDir, name: str) -> None:
-    assert run.signal(name, signal.SIGCONT), f"{name} is not running"
+    assert run.procs.signal(name, signal.SIGCONT), f"{name} is not running"
 
 
 # == 1. the primary dies at each step of a read and of a write ==================================
@@ -333,11 +245,12 @@ class Step:
             assert self.rec.read(0, 0) == self.rec.read(2, 0) == self.value
         quiesce(self.run)
         head = status(self.run, PRIMARY)
-        assert head.serving and head.table[0][1:] == [1, [0, 2] if write else []], \
+        assert head.serving and (head.records[0].owner, head.records[0].copy_set) == \
+            (1, [0, 2] if write else []), \
             readout(self.run)
         self.epoch = head.epoch
         for n in self.run.cluster.daemon_names():          # from here on, only the op's rows
-            self.run.query(n, P.TraceQuery(clear=True), timeout=D + 2)
+            self.run.admin.query(n, P.TraceQuery(clear=True), timeout=D + 2)
         self.ops: list[tuple[Background, str | None]] = []
         self.notes: list[str] = []
 
@@ -354,7 +267,7 @@ class Step:
 
     def kill(self) -> float:
         t = time.monotonic()
-        assert self.run.kill(PRIMARY)
+        assert self.run.procs.kill(PRIMARY)
         return t
 
     def landed(self, since: float, at: float, what: str, event: str = "killed") -> None:
@@ -573,7 +486,7 @@ def test_primary_dies_mid_operation(clusters, scenario, delay):
 
 # == 2. handback ===============================================================================
 
-def wait_ops(work: Workload, since: float, n: int, what: str, timeout: float = 60) -> None:
+def wait_ops(work: Clients, since: float, n: int, what: str, timeout: float = 60) -> None:
     """n operations started after `since` succeeded (some may be hits that need no manager)."""
     wait_until(lambda: len(work.ok_after(since)) >= n, timeout,
                lambda: f"{n} operations {what} (have {len(work.ok_after(since))})", interval=0.05)
@@ -593,11 +506,11 @@ def test_handback_to_restarted_primary(clusters):
     operations succeed, the tables of both managers and the nodes' readouts agree, and the
     whole history (before, during and after both changes of hands) is linearizable."""
     run = clusters.make("handback")
-    watch = Watch(run, [PRIMARY, BACKUP])
-    work = Workload(run, clients=3, pages=3)
+    mon = watch(run)
+    work = workload(run, clients=3)
     wait_ops(work, 0, 20, "before the kill")
     t_kill = time.monotonic()
-    assert run.kill(PRIMARY)
+    assert run.procs.kill(PRIMARY)
     wait_served(run, BACKUP, 20, "after the kill")
     wait_ops(work, t_kill, 20, "after the kill")
     term = status(run, BACKUP)
@@ -613,11 +526,11 @@ def test_handback_to_restarted_primary(clusters):
     t_back = time.monotonic()
     wait_served(run, PRIMARY, 20, "after the handback")    # its trace starts at the restart
     wait_ops(work, t_back, 20, "after the handback")
-    ops = work.finish()
-    watch.finish()
+    ops = finish(work)
+    mon.stop()
     assert_all_ok(ops)
     assert_agreement(run)
-    assert_epochs_not_shared(watch)
+    assert_epochs_not_shared(mon)
     verdict = checker.check(ops)
     assert verdict.ok, verdict.explanation
     print(f"\nhandback {t_back - t_restart:.2f} s after the restart; {len(ops)} ops, "
@@ -630,9 +543,9 @@ def test_no_failback_backup_stays_in_charge(clusters):
     stays passive while the backup keeps serving for twice the failure-detection time;
     operations keep succeeding and the history is linearizable."""
     run = clusters.make("nofailback", failback=False)
-    work = Workload(run, clients=3, pages=3)
+    work = workload(run, clients=3)
     wait_ops(work, 0, 20, "before the kill")
-    assert run.kill(PRIMARY)
+    assert run.procs.kill(PRIMARY)
     wait_served(run, BACKUP, 20, "after the kill")
     term = status(run, BACKUP)
     assert term.serving, readout(run)
@@ -648,7 +561,7 @@ def test_no_failback_backup_stays_in_charge(clusters):
     t_after = time.monotonic()
     wait_served(run, BACKUP, len(sent(run, BACKUP)) + 20, "after the primary came back")
     wait_ops(work, t_after, 10, "after the primary came back")
-    ops = work.finish()
+    ops = finish(work)
     assert_all_ok(ops)
     assert_agreement(run)
     assert status(run, BACKUP).serving and not status(run, PRIMARY).serving
@@ -657,7 +570,7 @@ def test_no_failback_backup_stays_in_charge(clusters):
 
 
 def test_handback_with_an_operation_half_done(clusters):
-    """The handback rule of PROTOCOL.md: control returns to the primary with no operation
+    """The handback rule of docs/PROTOCOL.md section 5.3: control returns to the primary with no operation
     lost even when one is half done on the backup. The backup serves (primary killed); node
     1, owner of page 0, is paused; node 2's read of page 0 gets its ReadForward from the
     backup (seen in the backup's trace) and it waits in node 1's inbox; the primary is
@@ -668,7 +581,7 @@ def test_handback_with_an_operation_half_done(clusters):
     run = clusters.make("handback-mid")
     rec = Recorder(run)
     value = rec.write(1, 0, "one")                 # node 1 owns page 0
-    assert run.kill(PRIMARY)
+    assert run.procs.kill(PRIMARY)
     assert rec.read(2, 3) == ""                    # needs a manager: the backup takes over
     term = wait_until(lambda: serving(run), 20, "the backup to serve")
     assert term[0] == BACKUP
@@ -715,16 +628,16 @@ def test_both_managers_die_and_restart(clusters, order):
         values[page] = rec.write((page + 1) % 3, page, f"p{page}")
         assert rec.read((page + 2) % 3, page) == values[page]
     first, second = order
-    assert run.kill(first)
+    assert run.procs.kill(first)
     for page in (0, 1):                     # acknowledged by the survivor alone
         values[page] = rec.write((page + 2) % 3, page, f"p{page}-again")
     assert_agreement(run)
-    before = status(run, second).table
-    assert run.kill(second)
+    before = status(run, second).records
+    assert run.procs.kill(second)
     run.restart(first)
     # Reads from nodes without a copy need a manager: the one that is back is asked.
     reads = [rec.background(node, page, "read") for page in range(pages) for node in range(3)
-             if node not in [row[1] for row in before if row[0] == page] + before[page][2]]
+             if node not in [before[page].owner] + before[page].copy_set]
     assert reads
     head = wait_until(lambda: serving(run), 30, lambda: f"{first} to serve\n{readout(run)}")
     assert head[0] == first
@@ -737,9 +650,9 @@ def test_both_managers_die_and_restart(clusters, order):
         for node in range(3):
             assert rec.read(node, page) == values[page], f"page {page} at node {node}"
     assert_agreement(run)
-    after = status(run, serving(run)[0]).table
-    for (page, owner, copies), (_, owner2, copies2) in zip(before, after):
-        assert owner2 == owner and set(copies) <= set(copies2), (page, before, after)
+    after = status(run, serving(run)[0]).records
+    for b, a in zip(before, after):
+        assert a.owner == b.owner and set(b.copy_set) <= set(a.copy_set), (b.page, before, after)
     rec.assert_linearizable()
 
 
@@ -757,8 +670,8 @@ def test_paused_primary_steps_down(clusters, long_pause):
     (in one polling round, or anywhere in the run), node epochs never go backwards, the
     resumed primary steps down and stays down, and the history is linearizable."""
     run = clusters.make("pause", failback=False)
-    watch = Watch(run, [PRIMARY, BACKUP, *NODES])
-    work = Workload(run, clients=3, pages=3)
+    mon = watch(run, *NODES)
+    work = workload(run, clients=3)
     try:
         wait_ops(work, 0, 20, "before the pause")
         t_pause = time.monotonic()
@@ -780,30 +693,28 @@ def test_paused_primary_steps_down(clusters, long_pause):
         t_down = time.monotonic()
         wait_served(run, BACKUP, len(sent(run, BACKUP)) + 20, "after the primary resumed")
         wait_ops(work, t_down, 20, "after the primary resumed")
-        wait_until(lambda: sum(1 for t, n, *_ in watch.samples if n == PRIMARY and t > t_down)
+        wait_until(lambda: sum(1 for x in mon.snapshot() if x.name == PRIMARY and x.up
+                               and x.sent > t_down)
                    >= 10, 20, "status samples of the resumed primary")
     finally:
-        ops = work.finish()
-        watch.finish()
+        ops = finish(work)
+        mon.stop()
     assert_all_ok(ops)
     assert_agreement(run)
-    same = [r for r in watch.rounds
-            if sum(1 for n in (PRIMARY, BACKUP) if r.get(n, (False, 0))[0]) == 2
-            and r[PRIMARY][1] == r[BACKUP][1]]
+    same = [(a, b) for a, b in both_serving(mon) if a.epoch == b.epoch]
     assert not same, f"two managers serving the same epoch: {same[:3]}"
-    assert_epochs_not_shared(watch)
+    assert_epochs_not_shared(mon)
     for node in NODES:
-        epochs = [e for _, name, _, e, _ in watch.samples if name == node]
+        epochs = [x.epoch for x in mon.snapshot() if x.name == node and x.up]
         assert epochs == sorted(epochs), f"{node}'s epoch went backwards: {epochs}"
-    late = [(t - t_resume, serving_) for t, name, serving_, _, _ in watch.samples
-            if name == PRIMARY and t > t_down]
+    late = [(x.got - t_resume, x.serving) for x in mon.snapshot()
+            if x.name == PRIMARY and x.up and x.sent > t_down]
     assert late and not any(s for _, s in late), "the primary served again after stepping down"
-    both = sum(1 for r in watch.rounds
-               if all(r.get(n, (False, 0))[0] for n in (PRIMARY, BACKUP)))
+    both = len(both_serving(mon))
     verdict = checker.check(ops)
     assert verdict.ok, verdict.explanation
-    print(f"\nresumed primary stepped down {t_down - t_resume:.2f} s after SIGCONT; polling "
-          f"rounds with both managers serving (different epochs): {both}; "
+    print(f"\nresumed primary stepped down {t_down - t_resume:.2f} s after SIGCONT; overlapping "
+          f"answers with both managers serving (different epochs): {both}; "
           f"{verdict_text(verdict)}")
 
 
@@ -819,12 +730,12 @@ def test_failover_time(clusters, timing):
     operation. Every operation succeeds and the history is linearizable."""
     run = clusters.make("time-" + ("fast" if timing else "default"), **timing)
     rec = Recorder(run)
-    work = Workload(run, clients=6, pages=3)
+    work = workload(run, clients=6)
     try:
         wait_ops(work, 0, 30, "before the kill")
         assert serving(run)[0] == PRIMARY
         t_kill = time.monotonic()
-        assert run.kill(PRIMARY)
+        assert run.procs.kill(PRIMARY)
         probe = rec.background(2, 4, "write", label="probe")
         wait_until(lambda: (s := status(run, BACKUP, timeout=0.3)) is not None and s.serving,
                    30, "the backup to serve", interval=0.01)
@@ -832,7 +743,7 @@ def test_failover_time(clusters, timing):
         probe.result()
         wait_ops(work, t_kill, 10, "after the kill")
     finally:
-        ops = work.finish()
+        ops = finish(work)
     assert_all_ok(ops + rec.history.ops())
     verdict = checker.check(ops + rec.history.ops())
     assert verdict.ok, verdict.explanation
@@ -889,14 +800,14 @@ def test_cold_start_behind_the_nodes_epoch_serves(clusters):
     run = clusters.make("coldstart", heartbeat_interval=0.2, retry_timeout=0.2)
     rec = Recorder(run)
     value = rec.write(1, 0, "one")
-    assert run.kill(PRIMARY)
+    assert run.procs.kill(PRIMARY)
     assert rec.read(2, 0) == value
     head = wait_until(lambda: serving(run), 10, "the backup to serve")
     assert head[0] == BACKUP
     assert_agreement(run)
     wait_until(lambda: quiet(run, NODES, 4 * run.cluster.timing.retry_timeout), 20,
                "the nodes to stop re-sending")
-    assert run.kill(BACKUP)
+    assert run.procs.kill(BACKUP)
     run.restart(PRIMARY)
     grace = 6 * run.cluster.timing.dead_after
     deadline = time.monotonic() + grace

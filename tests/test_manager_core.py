@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ivyzmq import protocol as P
 from ivyzmq.manager import pages
-from ivyzmq.manager.core import PUB, Manager
+from ivyzmq.manager.core import Manager
 from ivyzmq.manager.roles import EVENTS, ROLES, TABLE
 
 HB = 0.5                      # heartbeat interval; liveness 3: silent peers dead after 1.5 s
@@ -47,7 +47,7 @@ def sent(m: Manager) -> list[tuple]:
     as ("Ack", node, page, rid, True) rows."""
     out, acks = [], []
     for dest, msg, _ in m.drain():
-        if dest == PUB:
+        if dest == P.HEARTBEAT:
             continue
         assert msg.sender == m.pid and msg.epoch == m.epoch
         if isinstance(msg, P.IvyMsg):
@@ -99,7 +99,8 @@ def test_primary_starts_passive_and_waits_out_the_grace_period():
     assert m.role == "passive" and not m.serving
     m.tick(0.0)
     beats = m.drain()
-    assert [(d, P.type_name(x), x.role) for d, x, _ in beats] == [(PUB, "Heartbeat", "passive")]
+    assert [(d, P.type_name(x), x.role) for d, x, _ in beats] == \
+        [(P.HEARTBEAT, "Heartbeat", "passive")]
     m.tick(1.0)                      # the backup may be serving: not heard from yet
     assert m.role == "passive" and sent(m) == []
     m.tick(1.6)                      # silent for liveness * interval: nobody serves
@@ -122,7 +123,9 @@ def test_recovering_manager_acks_but_does_not_serve_until_every_node_reported():
     for n in (1, 2):
         m.receive(2.2, P.TableReport(pages=initial_reports(3, 5, n), sender=n, epoch=m.epoch))
     assert m.role == "active" and m.serving
-    assert m.status_table() == [[0, 0, []], [1, 1, []], [2, 2, []], [3, 0, []], [4, 1, []]]
+    assert m.status_rows() == [P.RecordRow(0, 0, []), P.RecordRow(1, 1, []),
+                               P.RecordRow(2, 2, []), P.RecordRow(3, 0, []),
+                               P.RecordRow(4, 1, [])]
 
 
 def test_recovery_rebuilds_the_table_from_the_nodes():
@@ -137,7 +140,7 @@ def test_recovery_rebuilds_the_table_from_the_nodes():
     for n in range(3):
         m.receive(1.7, P.TableReport(pages=reports[n], sender=n, epoch=m.epoch))
     assert m.role == "active"
-    assert m.status_table()[1] == [1, 2, [0]]
+    assert m.status_rows()[1] == P.RecordRow(1, 2, [0])
     assert m.table[1].opseq == 4 and m.problems == []
 
 
@@ -178,21 +181,21 @@ def test_active_manager_steps_down_on_a_newer_epoch():
 def test_read_fault_exact_sequence():
     m = active()
     assert feed(m, req("read", 2, 1, 10)) == [("ReadForward", 1, 1, 2, 10)]
-    assert m.table[1].op == P.Op("read", 2, 10, "forwarded")
+    assert m.table[1].op == P.InFlight("read", 2, 10, "forwarded")
     assert feed(m, conf(P.ReadConfirmation, 2, 1, 10)) == [("Ack", 2, 1, 10, True)]
     rec = m.table[1]
     assert (rec.owner, rec.copy_set, rec.op, rec.opseq) == (1, [2], None, 1)
-    assert m.status_table()[1] == [1, 1, [2]]
+    assert m.status_rows()[1] == P.RecordRow(1, 1, [2])
 
 
 def test_forwards_carry_the_operation_number():
     m = active()
     m.receive(2.0, req("read", 2, 1, 10))
-    [(_, fwd, _)] = [x for x in m.drain() if x[0] != PUB]
+    [(_, fwd, _)] = [x for x in m.drain() if x[0] != P.HEARTBEAT]
     assert fwd.opseq == 1
     feed(m, conf(P.ReadConfirmation, 2, 1, 10))
     m.receive(2.1, req("read", 0, 1, 11))
-    [(_, fwd, _)] = [x for x in m.drain() if x[0] != PUB]
+    [(_, fwd, _)] = [x for x in m.drain() if x[0] != P.HEARTBEAT]
     assert fwd.opseq == 2
 
 
@@ -200,7 +203,7 @@ def test_write_fault_without_copies():
     m = active()
     assert feed(m, req("write", 2, 1, 10)) == [("WriteForward", 1, 1, 2, 10)]
     assert feed(m, conf(P.WriteConfirmation, 2, 1, 10)) == [("Ack", 2, 1, 10, True)]
-    assert m.status_table()[1] == [1, 2, []]
+    assert m.status_rows()[1] == P.RecordRow(1, 2, [])
     assert m.table[1].op is None
 
 
@@ -211,7 +214,7 @@ def test_write_fault_with_one_copy():
     assert feed(m, conf(P.InvalidateConfirmation, 0, 1, 30, requester=2)) == \
         [("WriteForward", 1, 1, 2, 30)]
     assert feed(m, conf(P.WriteConfirmation, 2, 1, 30)) == [("Ack", 2, 1, 30, True)]
-    assert m.status_table()[1] == [1, 2, []]
+    assert m.status_rows()[1] == P.RecordRow(1, 2, [])
 
 
 def test_write_fault_with_several_copies_forwards_once_after_the_last_confirmation():
@@ -228,7 +231,7 @@ def test_write_fault_with_several_copies_forwards_once_after_the_last_confirmati
         [("WriteForward", 1, 1, 2, 30)]
     assert feed(m, conf(P.InvalidateConfirmation, 4, 1, 30, requester=2)) == []   # late dup
     assert feed(m, conf(P.WriteConfirmation, 2, 1, 30)) == [("Ack", 2, 1, 30, True)]
-    assert m.status_table()[1] == [1, 2, []]
+    assert m.status_rows()[1] == P.RecordRow(1, 2, [])
 
 
 def test_invalidate_confirmation_for_another_write_is_ignored():
@@ -250,7 +253,7 @@ def test_owner_upgrade_invalidates_others_and_grants_in_place():
     out = feed(m, conf(P.InvalidateConfirmation, 2, 1, 30, requester=1))
     assert out == [("WriteGrant", 1, 1, 1, 30)]          # no WriteForward to itself
     assert feed(m, conf(P.WriteConfirmation, 1, 1, 30)) == [("Ack", 1, 1, 30, True)]
-    assert m.status_table()[1] == [1, 1, []]
+    assert m.status_rows()[1] == P.RecordRow(1, 1, [])
 
 
 def test_owner_upgrade_without_copies_is_granted_at_once():
@@ -269,7 +272,7 @@ def test_requester_in_copy_set_is_not_invalidated():
     assert feed(m, conf(P.InvalidateConfirmation, 0, 1, 30, requester=2)) == \
         [("WriteForward", 1, 1, 2, 30)]
     assert feed(m, conf(P.WriteConfirmation, 2, 1, 30)) == [("Ack", 2, 1, 30, True)]
-    assert m.status_table()[1] == [1, 2, []]
+    assert m.status_rows()[1] == P.RecordRow(1, 2, [])
 
 
 def test_only_copy_holder_is_the_requester():
@@ -298,7 +301,7 @@ def test_locked_page_queues_in_fifo_order_and_other_pages_go_on():
     assert feed(m, conf(P.WriteConfirmation, 0, 1, 11)) == \
         [("Ack", 0, 1, 11, True), ("ReadForward", 0, 1, 2, 13)]
     assert feed(m, conf(P.ReadConfirmation, 2, 1, 13)) == [("Ack", 2, 1, 13, True)]
-    assert m.status_table()[:2] == [[0, 0, [1]], [1, 0, [2]]]
+    assert m.status_rows()[:2] == [P.RecordRow(0, 0, [1]), P.RecordRow(1, 0, [2])]
     assert all(rec.op is None and rec.queue == [] for rec in m.table)
 
 
@@ -336,7 +339,7 @@ def test_retried_confirmation_is_acknowledged_again():
     m = active()
     do_read(m, 2, 1, 10)
     assert feed(m, conf(P.ReadConfirmation, 2, 1, 10)) == [("Ack", 2, 1, 10, True)]
-    assert m.status_table()[1] == [1, 1, [2]] and m.table[1].op is None
+    assert m.status_rows()[1] == P.RecordRow(1, 1, [2]) and m.table[1].op is None
     feed(m, req("write", 0, 1, 11))
     feed(m, conf(P.InvalidateConfirmation, 2, 1, 11, requester=0))
     assert feed(m, conf(P.WriteConfirmation, 0, 1, 11)) == [("Ack", 0, 1, 11, True)]
@@ -352,7 +355,7 @@ def test_confirmation_of_an_unknown_operation_changes_nothing():
     feed(m, req("read", 2, 1, 10))
     assert feed(m, conf(P.ReadConfirmation, 2, 1, 9)) == [("Ack", 2, 1, 9, True)]
     assert feed(m, conf(P.WriteConfirmation, 2, 1, 10)) == [("Ack", 2, 1, 10, True)]
-    assert m.table[1].op == P.Op("read", 2, 10, "forwarded") and m.table[1].copy_set == []
+    assert m.table[1].op == P.InFlight("read", 2, 10, "forwarded") and m.table[1].copy_set == []
 
 
 def test_request_naming_another_requester_is_ignored():
@@ -393,7 +396,7 @@ def test_messages_are_held_until_the_backup_has_the_change():
     m.receive(0.4, P.ReplicateAck(seq=to_backup[-1].seq, sender=4, epoch=m.epoch))
     m.drain()
     m.receive(0.5, P.ReadRequest(page=1, requester=2, rid=10, sender=2, epoch=m.epoch))
-    out = [(d, x) for d, x, _ in m.drain() if d != PUB]
+    out = [(d, x) for d, x, _ in m.drain() if d != P.HEARTBEAT]
     assert [(d, P.type_name(x)) for d, x in out] == [(4, "Replicate")]   # forward held
     rep = out[0][1]
     assert [r.page for r in rep.changes] == [1] and rep.changes[0].op.requester == 2

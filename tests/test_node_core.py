@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ivyzmq import protocol as P
-from ivyzmq.node.core import NIL, READ, RW, Node, PageError
+from ivyzmq.node.core import (NIL, READ, RW, Node, PageError, PageRangeError,
+                               PageSizeError)
 
 SIZE = 16
 MANAGERS = [3, 4]
@@ -469,6 +470,17 @@ def test_oversize_write(data, offset):
     with pytest.raises(PageError, match="do not fit"):
         n.start(0.0, 1, "write", 2, data, offset)
     assert drain(n) == ([], []) and n.read_hit(2) == bytes(SIZE)
+
+
+def test_local_errors_carry_their_code():
+    """The daemon answers with exc.code: the kind must not be guessed from the text."""
+    n = make(2)
+    with pytest.raises(PageRangeError) as info:
+        n.start(0.0, 1, "read", 5)
+    assert info.value.code is P.ErrorCode.RANGE
+    with pytest.raises(PageSizeError) as info:
+        n.start(0.0, 1, "write", 2, b"x" * (SIZE + 1))
+    assert info.value.code is P.ErrorCode.SIZE
 
 
 def test_write_that_exactly_fits():

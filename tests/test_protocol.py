@@ -41,7 +41,7 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.Heartbeat: (P.Heartbeat(role="active", seq=12, boot=77, sender=3, epoch=2), None),
     P.Replicate: (P.Replicate(seq=5, sender=3, epoch=2, changes=[
         P.PageRec(page=1, owner=2, copy_set=[0, 1], opseq=9,
-                  op=P.Op("write", 2, 55, "invalidating", [0, 1]),
+                  op=P.InFlight("write", 2, 55, "invalidating", [0, 1]),
                   queue=[P.Req("read", 0, 56)], last_rid={2: 55, 0: 56}),
     ]), None),
     P.ReplicateAck: (P.ReplicateAck(seq=5, sender=4, epoch=2), None),
@@ -51,11 +51,12 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.Handback: (P.Handback(sender=4, epoch=3), None),
     P.ClientRead: (P.ClientRead(page=2, cid=8), None),
     P.ClientWrite: (P.ClientWrite(page=2, offset=10, cid=9), b"hello"),
-    P.ClientReply: (P.ClientReply(cid=9, error="page 9 out of range 0..4", code="range"),
-                    None),
+    P.ClientReply: (P.ClientReply(cid=9, error="page 9 out of range 0..4",
+                                  code=P.ErrorCode.RANGE), None),
     P.StatusQuery: (P.StatusQuery(), None),
     P.StatusReply: (P.StatusReply(name="primary", kind="manager", role="active", serving=True,
-                                  pending=1, table=[[0, 0, []], [1, 1, [2]]]), None),
+                                  pending=1, records=[P.RecordRow(0, 0, []),
+                                                      P.RecordRow(1, 1, [2])]), None),
     P.TraceQuery: (P.TraceQuery(clear=True), None),
     P.TraceReply: (P.TraceReply(rows=[P.TraceRow(5, "ReadRequest", 2, 3, 1, 2)]), None),
     P.ErrorReply: (P.ErrorReply(error="bad message: nope"), None),
@@ -64,6 +65,26 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
 
 def test_samples_cover_every_message_type():
     assert set(SAMPLES) == set(typing.get_args(P.AnyMsg))
+
+
+@pytest.mark.parametrize("base", ["Msg", "PeerMsg", "ToolMsg", "IvyMsg"])
+def test_base_classes_are_not_messages(base):
+    assert f"'{base}'" in _error([_frame(**{**GOOD, "type": base})])
+
+
+def test_catalogue_is_derived_from_the_classes():
+    assert set(P.WITH_PAYLOAD) == {P.ReadPage, P.WritePage, P.ClientWrite}
+    assert all(issubclass(c, (P.PeerMsg, P.ToolMsg)) for c in P.MESSAGE_TYPES)
+
+
+def test_node_status_rows_and_error_codes():
+    reply = P.StatusReply(name="node1", kind="node", pages=[P.PageRow(0, True, "ReadWrite")])
+    got, _ = P.decode(P.encode(reply))
+    assert got == reply and got.pages[0].access == "ReadWrite"
+    assert b"[[0,true,\"ReadWrite\"]]" in P.encode(reply)[0]     # rows stay arrays
+    got, _ = P.decode(P.encode(P.ClientReply(cid=1, error="x", code=P.ErrorCode.SIZE)))
+    assert got.code is P.ErrorCode.SIZE
+    assert "$.code" in _error([_frame(type="ClientReply", cid=1, code="nope")])
 
 
 @pytest.mark.parametrize("cls", list(SAMPLES), ids=lambda c: c.__name__)

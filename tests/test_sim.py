@@ -14,12 +14,18 @@ import sys
 
 import pytest
 
-from ivyzmq import bugs
+from ivyzmq import bugs, cli
+from ivyzmq.harness.faults import Fault
 from ivyzmq.sim.checks import InvariantError, Violation
-from ivyzmq.sim.cli import main
 from ivyzmq.sim.runner import BUG_NAMES, TRACE_TAIL, run_many, run_plan, run_seed, tail
 from ivyzmq.sim.schedule import KINDS, make_plan
-from ivyzmq.sim.world import Fault, SimConfig, World
+from ivyzmq.sim.world import SimConfig, World
+
+
+def main(argv: list[str]) -> int:
+    """`ivy sim ARGV` in this process."""
+    return cli.main(["sim", *argv])
+
 
 SEEDS = int(os.environ.get("IVY_SIM_SEEDS", "2000"))
 JOBS = int(os.environ.get("IVY_SIM_JOBS", str(min(2, os.cpu_count() or 1))))
@@ -120,33 +126,34 @@ def test_bug_names_match_the_bugs_module():
     assert documented == set(BUG_NAMES)
 
 
+def test_unknown_bug_name_is_rejected():
+    with pytest.raises(ValueError, match="nosuch"):
+        run_seed(0, bug_names=("nosuch",))
+
+
 @pytest.fixture
 def broken(request):
-    """Switch on the broken variant(s) for this test, and always switch them off."""
-    bugs.ENABLED.update(request.param)
-    try:
-        yield request.param
-    finally:
-        bugs.ENABLED.clear()
+    """The broken variant(s) this test passes to the runs it makes (nothing global is set)."""
+    return request.param
 
 
 CAUGHT = [("skip_invalidation",), ("accept_old_epoch",), ("trust_replica",), ("no_dedupe",),
           ("forward_each_confirmation",), ("trust_replica", "replicate_after_act")]
 
 
-def _caught(limit: int = BUG_SEED_LIMIT):
-    """The first seed that fails with bugs.ENABLED and passes without: the failure is the
-    variant's doing, not some other bug's."""
+def _caught(broken, limit: int = BUG_SEED_LIMIT):
+    """The first seed that fails with the `broken` variants and passes without: the failure
+    is the variant's doing, not some other bug's."""
     for seed in range(limit):
-        res = run_seed(seed)
-        if res.failure and not run_seed(seed, bug_names=()).failure:
+        res = run_seed(seed, bug_names=broken)
+        if res.failure and not run_seed(seed).failure:
             return res, seed + 1
     return None, limit
 
 
 @pytest.mark.parametrize("broken", CAUGHT, indirect=True, ids="+".join)
 def test_broken_variant_is_caught(broken):
-    res, tried = _caught()
+    res, tried = _caught(broken)
     assert res is not None, f"{broken} not caught in {tried} seeds"
     text = res.report
     assert text.startswith(f"seed {res.seed}  kind ")
@@ -154,19 +161,19 @@ def test_broken_variant_is_caught(broken):
     assert f"VIOLATION [{res.failure}]" in text
     assert "time  type" in text and re.search(r"Request\s+\d+\s+\d+", text)
     assert f"replay: ivy sim --seed {res.seed}" in text and f"--bug {broken[0]}" in text
-    assert bugs.ENABLED == set(broken)      # the runner restored what the fixture set
+    assert not run_seed(res.seed).failure   # the variant stayed in its own run
 
 
 @pytest.mark.parametrize("broken", [("replicate_after_act",)], indirect=True, ids="+".join)
 def test_replicate_after_act_alone_is_masked(broken):
     """Sending a step's messages before the backups have it loses nothing by itself here:
     a manager that takes over never trusts its replicated table, it rebuilds every record
-    from the nodes' reports (PROTOCOL.md section 3). It breaks together with trust_replica,
+    from the nodes' reports (docs/PROTOCOL.md section 5.2). It breaks together with trust_replica,
     which test_broken_variant_is_caught shows."""
     for kind in ("replicate_crash", "crash", "pause"):
         for seed in range(40):
-            res = run_seed(seed, kind)
-            assert not res.failure or run_seed(seed, kind, bug_names=()).failure, res.report
+            res = run_seed(seed, kind, bug_names=broken)
+            assert not res.failure or run_seed(seed, kind).failure, res.report
 
 
 # -- the checker itself -------------------------------------------------------------------
@@ -223,7 +230,7 @@ def test_quiescent_check_rejects_disagreement():
 def test_a_run_that_cannot_finish_is_reported():
     """The only manager crashes for good: a clear liveness failure, not a hang."""
     w = World(3, SimConfig(nodes=3, managers=1, pages=2, ops=5, grace=5.0),
-              [Fault(0.2, "crash", 3)])
+              [Fault(0.2, "kill", 3)])
     with pytest.raises(Violation, match="run did not finish") as info:
         w.run()
     assert info.value.kind == "liveness" and "manager 3 down" in str(info.value)
@@ -263,4 +270,4 @@ def test_cli_bug_flag_is_hidden_and_works(capsys):
     assert main(["--seeds", "3", "--jobs", "1", "--bug", "skip_invalidation"]) == 1
     out = capsys.readouterr().out
     assert "VIOLATION [invariant]" in out and "replay: ivy sim --seed" in out
-    assert not bugs.ENABLED
+    assert not any(run_seed(s).failure for s in range(3))   # --bug left nothing switched on

@@ -3,7 +3,7 @@ then backups), each passive, recovering or active. Messages and timer ticks go i
 time; messages to send come out. No socket, clock or thread: the daemon and the simulator
 drive this same code.
 
-Rules it keeps (PROTOCOL.md section 3):
+Rules it keeps (docs/PROTOCOL.md sections 4 and 5):
 - Replicate before acting: every step that changes page records ships the changed records to
   the live backups with a sequence number; the step's messages are held until every backup
   has acknowledged it.
@@ -23,12 +23,10 @@ from dataclasses import dataclass
 import msgspec
 from loguru import logger
 
-from ivyzmq import bugs
 from ivyzmq import protocol as P
+from ivyzmq.bugs import check as check_bugs
 from ivyzmq.manager import pages
 from ivyzmq.manager.roles import transition
-
-PUB = -1          # destination of heartbeats: the manager's PUB socket
 
 _clone_enc = msgspec.msgpack.Encoder()
 _clone_dec = msgspec.msgpack.Decoder(P.PageRec)
@@ -51,8 +49,9 @@ class Manager:
     def __init__(self, pid: int, *, nodes: list[int], managers: list[int], pages: int,
                  now: float, boot: int = 0, heartbeat_interval: float = 0.5,
                  liveness: int = 3, redrive_timeout: float = 2.0, failback: bool = True,
-                 initial_owner=None):
+                 initial_owner=None, bugs: frozenset[str] = frozenset()):
         self.pid, self.nodes, self.managers = pid, nodes, managers
+        self.bugs = check_bugs(bugs)   # broken variants (ivyzmq/bugs.py): simulator, tests
         self.index = managers.index(pid)
         self.boot = boot
         self.interval = heartbeat_interval
@@ -115,7 +114,7 @@ class Manager:
         self._dirty.clear()
         if step:
             if self.replicas and self.role == "active" and \
-                    "replicate_after_act" not in bugs.ENABLED:
+                    "replicate_after_act" not in self.bugs:
                 if not self.held:
                     self.held_since = self._now
                 self.held.append((self.seq, step))
@@ -154,7 +153,7 @@ class Manager:
         self.held.clear()
         self.reports = {}
         self.recover_sent = self._now
-        if "trust_replica" in bugs.ENABLED:
+        if "trust_replica" in self.bugs:
             self.fire("recovered")
             return
         for n in self.nodes:
@@ -162,7 +161,7 @@ class Manager:
 
     def _serve(self) -> None:
         for rec in self.table:
-            if "trust_replica" in bugs.ENABLED:
+            if "trust_replica" in self.bugs:
                 self._dirty.add(rec.page)
                 self.sent_at[rec.page] = self._now
                 continue
@@ -174,7 +173,7 @@ class Manager:
             if rec.op is not None:
                 self.sent_at[rec.page] = self._now
             elif rec.queue:
-                self._emit(pages.start(rec, rec.queue.pop(0)), rec.page)
+                self._emit(pages.start(rec, rec.queue.pop(0), bugs=self.bugs), rec.page)
         self.reports = {}
         for q, peer in self.peers.items():
             if self.alive(q) and peer.role == "passive":
@@ -198,7 +197,7 @@ class Manager:
         self._now = now
         if now - self.last_beat_sent >= self.interval:
             self.last_beat_sent = now
-            self._direct(PUB, P.Heartbeat(role=self.role, seq=self.seq, boot=self.boot))
+            self._direct(P.HEARTBEAT, P.Heartbeat(role=self.role, seq=self.seq, boot=self.boot))
         if self.role == "passive" and self.index == 0 and self._nobody_serving(now):
             self.fire("alone")
         elif self.role == "recovering" and now - self.recover_sent >= self.interval:
@@ -358,15 +357,15 @@ class Manager:
                                P.type_name(msg), n, msg.requester)
                 return
             kind = "read" if isinstance(msg, P.ReadRequest) else "write"
-            new, out = pages.request(rec, P.Req(kind, n, msg.rid))
+            new, out = pages.request(rec, P.Req(kind, n, msg.rid), bugs=self.bugs)
             if not new:
                 # "Known, wait": depends on no state change, so not held behind the
                 # backups' acknowledgements - a node must not think us silent meanwhile.
                 self._direct(n, P.Ack(page=msg.page, rid=msg.rid))
         elif isinstance(msg, P.InvalidateConfirmation):
-            new, out = pages.invalidated(rec, msg)
+            new, out = pages.invalidated(rec, msg, bugs=self.bugs)
         elif isinstance(msg, (P.ReadConfirmation, P.WriteConfirmation)):
-            new, out = pages.confirmed(rec, msg)
+            new, out = pages.confirmed(rec, msg, bugs=self.bugs)
             self.confirmed.setdefault(n, []).append((msg.page, msg.rid))
         else:
             logger.warning("manager {} ignores {} from node {}", self.pid, P.type_name(msg), n)
@@ -377,5 +376,6 @@ class Manager:
 
     # -- readout -----------------------------------------------------------------------------
 
-    def status_table(self) -> list[list]:
-        return [[r.page, r.owner, list(r.copy_set)] for r in self.table]
+    def status_rows(self) -> list[P.RecordRow]:
+        """The page records as a status reply shows them (shared by the daemon and tools)."""
+        return [P.RecordRow(r.page, r.owner, list(r.copy_set)) for r in self.table]

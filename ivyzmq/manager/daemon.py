@@ -50,7 +50,7 @@ class ManagerDaemon(Daemon):
         c = self.core
         pending = sum(rec.op is not None for rec in c.table)
         return P.StatusReply(name=self.name, kind="manager", role=c.role,
-                             serving=c.serving, pending=pending, table=c.status_table(),
+                             serving=c.serving, pending=pending, records=c.status_rows(),
                              epoch=c.epoch)
 
 

@@ -4,33 +4,36 @@ requester-in-copy_set cases). Pure: the functions mutate the record and return m
 
 A page's lock is `rec.op`: the one operation in flight. Requests for a locked page wait in
 `rec.queue`; requests for other pages are not affected.
+
+`bugs` (keyword argument, from the manager) names the broken variants of ivyzmq/bugs.py that
+are switched on; empty except in the simulator and tests.
 """
 from __future__ import annotations
 
-from ivyzmq import bugs
 from ivyzmq import protocol as P
 
 Out = list[tuple[int, P.Msg]]
+NONE: frozenset[str] = frozenset()
 
 
-def _msg(cls, rec: P.PageRec, op: P.Op | P.Req) -> P.IvyMsg:
+def _msg(cls, rec: P.PageRec, op: P.InFlight | P.Req) -> P.IvyMsg:
     return cls(page=rec.page, requester=op.requester, rid=op.rid, opseq=rec.opseq)
 
 
-def start(rec: P.PageRec, req: P.Req) -> Out:
+def start(rec: P.PageRec, req: P.Req, *, bugs: frozenset[str] = NONE) -> Out:
     """Take the page's lock for `req` and send its first messages."""
     rec.opseq += 1
     if req.kind == "read":
-        rec.op = P.Op("read", req.requester, req.rid, "forwarded")
+        rec.op = P.InFlight("read", req.requester, req.rid, "forwarded")
         return [(rec.owner, _msg(P.ReadForward, rec, req))]
     # A requester holding a read copy keeps it while it upgrades; only the others go.
     targets = [n for n in rec.copy_set if n != req.requester]
-    if "skip_invalidation" in bugs.ENABLED and targets:
+    if "skip_invalidation" in bugs and targets:
         targets.pop()
     if targets:
-        rec.op = P.Op("write", req.requester, req.rid, "invalidating", targets)
+        rec.op = P.InFlight("write", req.requester, req.rid, "invalidating", targets)
         return [(n, _msg(P.Invalidate, rec, req)) for n in targets]
-    rec.op = P.Op("write", req.requester, req.rid, "forwarded")
+    rec.op = P.InFlight("write", req.requester, req.rid, "forwarded")
     return proceed(rec)
 
 
@@ -57,13 +60,13 @@ def pending_messages(rec: P.PageRec) -> Out:
     return [(rec.owner, _msg(cls, rec, op))]
 
 
-def request(rec: P.PageRec, req: P.Req) -> tuple[bool, Out]:
+def request(rec: P.PageRec, req: P.Req, *, bugs: frozenset[str] = NONE) -> tuple[bool, Out]:
     """A read or write fault. Returns (new, messages); a request id already seen is not new."""
-    if req.rid <= rec.last_rid.get(req.requester, 0) and "no_dedupe" not in bugs.ENABLED:
+    if req.rid <= rec.last_rid.get(req.requester, 0) and "no_dedupe" not in bugs:
         return False, []
     rec.last_rid[req.requester] = req.rid
     if rec.op is None:
-        return True, start(rec, req)
+        return True, start(rec, req, bugs=bugs)
     rec.queue.append(req)
     return True, []
 
@@ -74,7 +77,8 @@ def _matches(rec: P.PageRec, msg: P.IvyMsg, kind: str) -> bool:
         and op.requester == msg.requester
 
 
-def invalidated(rec: P.PageRec, msg: P.InvalidateConfirmation) -> tuple[bool, Out]:
+def invalidated(rec: P.PageRec, msg: P.InvalidateConfirmation, *,
+                bugs: frozenset[str] = NONE) -> tuple[bool, Out]:
     op = rec.op
     if not (_matches(rec, msg, "write") and op.phase == "invalidating"
             and msg.sender in op.waiting):
@@ -82,12 +86,13 @@ def invalidated(rec: P.PageRec, msg: P.InvalidateConfirmation) -> tuple[bool, Ou
     op.waiting.remove(msg.sender)
     if msg.sender in rec.copy_set:
         rec.copy_set.remove(msg.sender)
-    if "forward_each_confirmation" in bugs.ENABLED:
+    if "forward_each_confirmation" in bugs:
         return True, proceed(rec)
     return True, (proceed(rec) if not op.waiting else [])
 
 
-def confirmed(rec: P.PageRec, msg: P.IvyMsg) -> tuple[bool, Out]:
+def confirmed(rec: P.PageRec, msg: P.IvyMsg, *,
+              bugs: frozenset[str] = NONE) -> tuple[bool, Out]:
     """Read or write confirmation: record the outcome, release the lock, start the next."""
     kind = "read" if isinstance(msg, P.ReadConfirmation) else "write"
     if not _matches(rec, msg, kind) or rec.op.phase == "invalidating":
@@ -98,7 +103,7 @@ def confirmed(rec: P.PageRec, msg: P.IvyMsg) -> tuple[bool, Out]:
     else:
         rec.owner, rec.copy_set = msg.requester, []
     rec.op = None
-    return True, (start(rec, rec.queue.pop(0)) if rec.queue else [])
+    return True, (start(rec, rec.queue.pop(0), bugs=bugs) if rec.queue else [])
 
 
 def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
@@ -135,7 +140,7 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
                           and n != rec.owner)
     rec.op = None
     if transit is not None:
-        rec.op = P.Op(transit.kind, transit.requester, transit.rid, "forwarded")
+        rec.op = P.InFlight(transit.kind, transit.requester, transit.rid, "forwarded")
     order = {(q.requester, q.rid): i for i, q in enumerate(rec.queue)}
     rec.queue = sorted(waiting, key=lambda q: (order.get((q.requester, q.rid), len(order)),
                                                q.rid, q.requester))

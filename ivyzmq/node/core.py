@@ -11,17 +11,33 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from loguru import logger
 
-from ivyzmq import bugs
 from ivyzmq import protocol as P
+from ivyzmq.bugs import check as check_bugs
 
 NIL, READ, RW = "Nil", "Read", "ReadWrite"
 
 
 class PageError(ValueError):
-    """A local operation that can never succeed: bad page number, data too long, ..."""
+    """A local operation that can never succeed. `code` tells a client which kind, so the
+    daemon need not guess it from the text."""
+
+    code: ClassVar[P.ErrorCode] = P.ErrorCode.REQUEST
+
+
+class PageRangeError(PageError):
+    """No such page."""
+
+    code = P.ErrorCode.RANGE
+
+
+class PageSizeError(PageError):
+    """The data does not fit the page at that offset."""
+
+    code = P.ErrorCode.SIZE
 
 
 @dataclass(slots=True)
@@ -60,8 +76,9 @@ Done = tuple[int, bytes | None, str | None]
 class Node:
     def __init__(self, pid: int, *, n_nodes: int, managers: list[int], pages: int,
                  page_size: int, retry_timeout: float = 0.5, retries: int = 3,
-                 rid_base: int = 0, initial_owner=None):
+                 rid_base: int = 0, initial_owner=None, bugs: frozenset[str] = frozenset()):
         self.pid = pid
+        self.bugs = check_bugs(bugs)   # broken variants (ivyzmq/bugs.py): simulator, tests
         self.managers = managers
         self.n_nodes = n_nodes
         self.n_processes = n_nodes + len(managers)
@@ -108,10 +125,10 @@ class Node:
 
     def check_op(self, page: int, data: bytes = b"", offset: int = 0) -> None:
         if not isinstance(page, int) or not 0 <= page < len(self.pages):
-            raise PageError(f"page {page!r} out of range 0..{len(self.pages) - 1}")
+            raise PageRangeError(f"page {page!r} out of range 0..{len(self.pages) - 1}")
         if offset < 0 or offset + len(data) > self.page_size:
-            raise PageError(f"{len(data)} bytes at offset {offset} do not fit a page of "
-                            f"{self.page_size} bytes")
+            raise PageSizeError(f"{len(data)} bytes at offset {offset} do not fit a page of "
+                                f"{self.page_size} bytes")
 
     def read_hit(self, page: int) -> bytes | None:
         """The page's bytes if this node holds a copy (no protocol step needed), else None."""
@@ -172,7 +189,7 @@ class Node:
                            "a node", self.pid, P.type_name(msg), msg.page, msg.requester)
             return
         if from_manager and not isinstance(msg, P.Recover):   # Recover judges its own epoch
-            if msg.epoch < self.epoch and "accept_old_epoch" not in bugs.ENABLED:
+            if msg.epoch < self.epoch and "accept_old_epoch" not in self.bugs:
                 logger.debug("node {} drops {} of old epoch {} < {}", self.pid,
                              P.type_name(msg), msg.epoch, self.epoch)
                 return
@@ -318,6 +335,10 @@ class Node:
     def report(self) -> list[P.PageReport]:
         return [P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
                              st.handoff) for p, st in enumerate(self.pages)]
+
+    def status_rows(self) -> list[P.PageRow]:
+        """The page table as a status reply shows it (shared by the daemon and tools)."""
+        return [P.PageRow(p, st.is_owner, st.access) for p, st in enumerate(self.pages)]
 
     _from_manager = {
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,

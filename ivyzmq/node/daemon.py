@@ -43,9 +43,8 @@ class NodeDaemon(Daemon):
                 self.core.start(time.monotonic(), opid, kind, msg.page, data,
                                 getattr(msg, "offset", 0))
             except PageError as exc:
-                code = "range" if "out of range" in str(exc) else "size"
                 self.transport.reply(ident, P.ClientReply(cid=msg.cid, error=str(exc),
-                                                          code=code))
+                                                          code=exc.code))
                 return
             self.waiting[opid] = (ident, msg.cid)
             self.flush()
@@ -62,10 +61,10 @@ class NodeDaemon(Daemon):
                 self.transport.reply(ident, P.ClientReply(cid=cid, error=error), data)
 
     def status(self) -> P.StatusReply:
-        table = [[p, st.is_owner, st.access] for p, st in enumerate(self.core.pages)]
         pending = sum(st.pending is not None for st in self.core.pages)
         return P.StatusReply(name=self.name, kind="node", role=f"manager {self.core.manager}",
-                             pending=pending, table=table, epoch=self.core.epoch)
+                             pending=pending, pages=self.core.status_rows(),
+                             epoch=self.core.epoch)
 
 
 def main(argv: list[str] | None = None) -> int:

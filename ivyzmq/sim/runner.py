@@ -22,9 +22,7 @@ from ivyzmq.sim.world import Row, World
 
 TRACE_TAIL = 60
 
-# The broken variants of ivyzmq/bugs.py, for --bug and the tests.
-BUG_NAMES = ("skip_invalidation", "accept_old_epoch", "trust_replica", "replicate_after_act",
-             "no_dedupe", "forward_each_confirmation")
+BUG_NAMES = bugs.NAMES      # the broken variants, for --bug and the tests
 
 
 @dataclass
@@ -49,18 +47,15 @@ def replay_command(seed: int, kind: str | None, bug_names: Iterable[str]) -> str
     return cmd + "".join(f" --bug {b}" for b in sorted(bug_names))
 
 
-def run_plan(plan: Plan, bug_names: Iterable[str] | None = None,
+def run_plan(plan: Plan, bug_names: Iterable[str] = (),
              quiet: bool = True) -> tuple[Result, World]:
-    """Run one plan to its end and check it. `bug_names` (default: whatever bugs.ENABLED
-    holds) are switched on for this run only."""
-    saved = set(bugs.ENABLED)
-    if bug_names is not None:
-        bugs.ENABLED.clear()
-        bugs.ENABLED.update(bug_names)
+    """Run one plan to its end and check it, with the broken variants `bug_names` in the
+    cores of this run (and nowhere else)."""
+    names = bugs.check(bug_names)
     if quiet:
         logger.disable("ivyzmq")
     try:
-        world = World(plan.seed, plan.cfg, plan.faults)
+        world = World(plan.seed, plan.cfg, plan.faults, bugs=names)
         res = Result(plan.seed, plan.kind)
         try:
             world.run()
@@ -72,8 +67,6 @@ def run_plan(plan: Plan, bug_names: Iterable[str] | None = None,
     finally:
         if quiet:
             logger.enable("ivyzmq")
-        bugs.ENABLED.clear()
-        bugs.ENABLED.update(saved)
     outcomes = Counter(op.outcome for op in world.history)
     res.ok, res.failed, res.unknown = outcomes["ok"], outcomes["failed"], outcomes["unknown"]
     res.failovers = max(0, world.activations - 1)
@@ -123,12 +116,12 @@ def outcome_line(res: Result) -> str:
             f"failovers {res.failovers}; {res.steps} steps, {res.at:.2f} s simulated")
 
 
-def run_seed(seed: int, kind: str | None = None, bug_names: Iterable[str] | None = None,
+def run_seed(seed: int, kind: str | None = None, bug_names: Iterable[str] = (),
              verbose: bool = False, full_trace: bool = False, quiet: bool = True) -> Result:
     """Run one seed. The report is filled in when it fails, or always when `verbose`
     (with the whole message trace if `full_trace`)."""
     plan = make_plan(seed, kind)
-    names = set(bugs.ENABLED) if bug_names is None else set(bug_names)
+    names = bugs.check(bug_names)
     res, world = run_plan(plan, names, quiet=quiet)
     if res.failure or verbose:
         res.report = report(plan, res, world, full_trace, replay_command(seed, kind, names))
@@ -141,9 +134,9 @@ def _work(args: tuple[int, str | None, tuple[str, ...]]) -> Result:
 
 
 def run_many(seeds: Iterable[int], jobs: int = 1, kind: str | None = None,
-             bug_names: Iterable[str] | None = None) -> Iterator[Result]:
+             bug_names: Iterable[str] = ()) -> Iterator[Result]:
     """Results in seed order; with jobs > 1 the seeds are spread over worker processes."""
-    names = tuple(sorted(bugs.ENABLED if bug_names is None else bug_names))
+    names = tuple(sorted(bugs.check(bug_names)))
     work = ((s, kind, names) for s in seeds)
     if jobs <= 1:
         yield from map(_work, work)
@@ -153,7 +146,7 @@ def run_many(seeds: Iterable[int], jobs: int = 1, kind: str | None = None,
 
 
 def first_failure(seeds: Iterable[int], kind: str | None = None,
-                  bug_names: Iterable[str] | None = None) -> tuple[Result | None, int]:
+                  bug_names: Iterable[str] = ()) -> tuple[Result | None, int]:
     """The first failing seed (or None) and how many seeds it took."""
     n = 0
     for res in run_many(seeds, 1, kind, bug_names):
@@ -200,7 +193,7 @@ class Summary:
 
 
 def summarize(seeds: Iterable[int], jobs: int, kind: str | None = None,
-              bug_names: Iterable[str] | None = None) -> Summary:
+              bug_names: Iterable[str] = ()) -> Summary:
     t0 = time.perf_counter()
     results = list(run_many(seeds, jobs, kind, bug_names))
     return Summary(results, time.perf_counter() - t0, jobs)

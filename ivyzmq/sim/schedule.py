@@ -2,8 +2,10 @@
 
 Each seed picks a fault kind (or a mix of kinds) and draws everything else - cluster size,
 pages, read share, message delays, fault times - from `random.Random(seed)`. The schedule is
-explicit data (a list of `Fault`), printed with a failing seed so it can be read and edited.
-Every fault is undone before the end (crashed managers restart, pauses resume, cuts heal),
+explicit data (a list of `Fault`, in the vocabulary of ivyzmq/harness/faults.py), printed
+with a failing seed so it can be read and edited. The generators' names (crash, double_crash,
+...) name kinds of plans; the faults they draw are kill, restart, cut, ... Every fault is
+undone before the end (killed managers restart, pauses resume, cuts heal),
 so a correct protocol must finish every run; one that does not has a liveness bug.
 """
 from __future__ import annotations
@@ -12,7 +14,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ivyzmq.sim.world import Fault, SimConfig
+from ivyzmq.harness.faults import Fault
+from ivyzmq.sim.world import SimConfig
 
 Gen = Callable[[random.Random, SimConfig, float], list[Fault]]
 
@@ -60,11 +63,11 @@ def _pair(rng: random.Random, cfg: SimConfig) -> tuple[int, int]:
 
 
 def crash(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
-    """One to three crash/restart cycles, down for less or more than the failover time."""
+    """One to three kill/restart cycles, down for less or more than the failover time."""
     out, t = [], rng.uniform(0.1, span / 2)
     for _ in range(rng.randint(1, 3)):
         m, down = _target(rng, cfg), rng.uniform(0.1, 4.0)
-        out += [Fault(t, "crash", m, loss=rng.choice([0.0, 0.5, 1.0])),
+        out += [Fault(t, "kill", m, loss=rng.choice([0.0, 0.5, 1.0])),
                 Fault(t + down, "restart", m)]
         t += down + rng.uniform(0.2, 1.5)
     return out
@@ -76,7 +79,7 @@ def double_crash(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]
     down = rng.sample(ms, len(ms) if len(ms) == 3 and rng.random() < 0.3 else 2)
     out, t = [], rng.uniform(0.1, span / 2)
     for m in down:
-        out.append(Fault(t, "crash", m, loss=rng.choice([0.0, 0.5, 1.0])))
+        out.append(Fault(t, "kill", m, loss=rng.choice([0.0, 0.5, 1.0])))
         t += rng.uniform(0.0, 1.5)
     rng.shuffle(down)
     for m in down:
@@ -133,8 +136,8 @@ def delay(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
 
 
 def replicate_crash(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
-    """Crash the serving manager between replicating a step and acting on it."""
-    return [Fault(rng.uniform(0.05, span), "crash_on_replicate", x=rng.uniform(0.1, 3.5),
+    """Kill the serving manager between replicating a step and acting on it."""
+    return [Fault(rng.uniform(0.05, span), "kill_on_replicate", x=rng.uniform(0.1, 3.5),
                   loss=rng.choice([0.0, 0.5, 1.0]))
             for _ in range(rng.randint(1, 2))]
 
@@ -150,7 +153,7 @@ def quick_restart(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault
         out += [Fault(t - rng.uniform(0.01, 0.3), "slow", m, n, x=lag),
                 Fault(t + rng.uniform(0.5, 2.0), "fast", m, n)]
     down = rng.uniform(0.01, 0.3)
-    return out + [Fault(t, "crash", m), Fault(t + down, "restart", m)]
+    return out + [Fault(t, "kill", m), Fault(t + down, "restart", m)]
 
 
 GENERATORS: dict[str, Gen] = {
@@ -183,5 +186,5 @@ def make_plan(seed: int, kind: str | None = None) -> Plan:
     faults: list[Fault] = []
     for part in parts:
         faults += GENERATORS[part](rng, cfg, span)
-    faults.sort(key=lambda f: f.time)
+    faults.sort(key=lambda f: f.at)
     return Plan(seed, kind, cfg, faults)

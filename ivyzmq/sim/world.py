@@ -7,8 +7,8 @@ the way, so sender and receiver never share an object (a core that re-sends a me
 keeps must not change what is already in flight) and the codec is exercised too.
 
 Faults act on managers and connections only; nodes are the ground truth the managers recover
-from, so they never crash here. A fault schedule is a list of `Fault`s. A crashed manager
-loses what was sent to it; what it sent may still arrive, and after a restart it talks over
+from, so they never die here. A fault schedule is a list of `Fault`s, in the vocabulary of
+ivyzmq/harness/faults.py (this module applies every kind there). A killed manager loses what was sent to it; what it sent may still arrive, and after a restart it talks over
 new connections (not ordered behind the old ones). A paused manager neither ticks nor reads;
 what arrives waits for it, and on resume it sees its inbox or its timers first (either).
 
@@ -24,11 +24,13 @@ import random
 from dataclasses import dataclass
 
 from ivyzmq import protocol as P
+from ivyzmq.harness.faults import Fault
 from ivyzmq.history import Op
-from ivyzmq.manager.core import PUB, Manager
+from ivyzmq.manager.core import Manager
 from ivyzmq.node.core import Node
 from ivyzmq.sim import checks
 from ivyzmq.sim.checks import Violation
+from ivyzmq.sim.faults import FaultInjection
 
 
 @dataclass
@@ -56,40 +58,6 @@ class SimConfig:
         return self.heartbeat_interval * self.liveness
 
 
-@dataclass(frozen=True)
-class Fault:
-    """One scheduled fault. `what` and its arguments:
-
-    crash a (loss)          manager a dies; what it sent that is still in flight is lost on
-                            each of its connections with probability `loss`
-    restart a               a dead manager a starts again with an empty state
-    pause a / resume a      manager a stops (neither ticks nor reads) / goes on
-    cut a b / heal a b      the connection a<->b drops everything / works again
-    reset a b               everything in flight between a and b is lost (a TCP reset),
-                            at the first moment from `time` on when something is in flight
-    slow a b (x) / fast a b messages a<->b get up to x seconds of extra delay / normal again
-    crash_on_replicate (x, loss)  the next manager that emits a Replicate crashes right
-                            then, before its held messages go out, and restarts x s later
-    """
-
-    time: float
-    what: str
-    a: int = -1
-    b: int = -1
-    x: float = 0.0
-    loss: float = 0.0
-
-    def __str__(self) -> str:
-        args = {
-            "crash": f"manager {self.a} (loss {self.loss:g})",
-            "cut": f"{self.a} <-> {self.b}", "heal": f"{self.a} <-> {self.b}",
-            "reset": f"{self.a} <-> {self.b}", "fast": f"{self.a} <-> {self.b}",
-            "slow": f"{self.a} <-> {self.b} (+{self.x * 1000:.0f} ms)",
-            "crash_on_replicate": f"any manager, down {self.x:.2f} s (loss {self.loss:g})",
-        }.get(self.what, f"manager {self.a}")
-        return f"{self.time:8.3f}  {self.what} {args}"
-
-
 @dataclass
 class Client:
     node: int
@@ -103,9 +71,12 @@ VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-pa
 Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, opseq, note]
 
 
-class World:
-    def __init__(self, seed: int, cfg: SimConfig | None = None, faults=()):
+class World(FaultInjection):
+    def __init__(self, seed: int, cfg: SimConfig | None = None, faults=(),
+                 bugs: frozenset[str] = frozenset()):
+        """`bugs`: broken variants of ivyzmq/bugs.py, passed to every core built here."""
         self.seed = seed
+        self.bugs = frozenset(bugs)
         self.cfg = cfg = cfg or SimConfig()
         # The plan is drawn from `seed` elsewhere; the world's own draws use another stream
         # so that the same seed with a hand-edited schedule still replays.
@@ -133,9 +104,9 @@ class World:
         self.opids = itertools.count(1)
         self.pending_ops: dict[int, Client] = {}
         self.issued = 0
-        self.faults = sorted(faults, key=lambda f: f.time)
+        self.faults = sorted(faults, key=lambda f: f.at)
         self.faults_left = len(self.faults)
-        self.last_fault = max((f.time for f in self.faults), default=0.0)
+        self.last_fault = max((f.at for f in self.faults), default=0.0)
         self.node_epoch = {n: 0 for n in self.node_ids}
         self.roles = {m: ("passive", 0) for m in self.manager_ids}
         self.activations = 0
@@ -145,7 +116,7 @@ class World:
         for n in self.node_ids:
             self._at(self.rng.uniform(0.0, 0.1), "client", n)
         for f in self.faults:
-            self._at(f.time, "fault", f)
+            self._at(f.at, "fault", f)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -153,14 +124,15 @@ class World:
         c = self.cfg
         return Node(n, n_nodes=c.nodes, managers=list(range(c.nodes, c.nodes + c.managers)),
                     pages=c.pages, page_size=c.page_size, retry_timeout=c.retry_timeout,
-                    retries=c.retries)
+                    retries=c.retries, bugs=self.bugs)
 
     def _new_manager(self, m: int) -> Manager:
         c = self.cfg
         return Manager(m, nodes=self.node_ids, managers=self.manager_ids, pages=c.pages,
                        now=self.now, boot=next(self.boots),
                        heartbeat_interval=c.heartbeat_interval, liveness=c.liveness,
-                       redrive_timeout=c.redrive_timeout, failback=c.failback)
+                       redrive_timeout=c.redrive_timeout, failback=c.failback,
+                       bugs=self.bugs)
 
     def _at(self, when: float, kind: str, *args) -> None:
         heapq.heappush(self.events, (when, next(self._order), kind, args))
@@ -200,7 +172,7 @@ class World:
                        msg.rid, msg.epoch, msg.opseq, ""]
                 self.trace.append(row)
             frames = P.encode(msg, payload)
-            if dest == PUB:
+            if dest == P.HEARTBEAT:
                 for q in self.manager_ids:
                     if q != pid:
                         self._send(pid, q, frames, row)
@@ -253,8 +225,8 @@ class World:
             checks.managers(self)     # only a role or epoch change can break it
         if self.armed and any(isinstance(msg, P.Replicate) for _, msg, _ in out):
             f = self.armed.pop(0)
-            self.note(f"crash_on_replicate fires: manager {m} emitted Replicate seq {mgr.seq}")
-            self._crash(m, f.loss)
+            self.note(f"kill_on_replicate fires: manager {m} emitted Replicate seq {mgr.seq}")
+            self._kill_manager(m, f.loss)
             self.faults_left += 1
             self._at(self.now + f.x, "fault", Fault(self.now + f.x, "restart", m))
 
@@ -318,60 +290,6 @@ class World:
                                value=value or "", start=start, end=None, outcome="unknown"))
         self.note(f"client {cl.node}: {kind} of page {page} timed out")
         self._finish_op(cl)
-
-    # -- faults ----------------------------------------------------------------------------
-
-    def _crash(self, m: int, loss: float) -> None:
-        self.managers[m] = None
-        self.paused.pop(m, None)
-        self.roles[m] = ("down", 0)
-        for q in self.node_ids + self.manager_ids:
-            if q != m:
-                self.lose_in_flight(q, m, "receiver crashed")   # its TCP buffers are gone
-                if loss and self.rng.random() < loss:
-                    self.lose_in_flight(m, q, "sender crashed")
-                # What it sent before dying may still arrive; a restarted process talks over
-                # new connections, so its messages are not ordered behind those.
-                self.fifo.pop((m, q), None)
-                self.fifo.pop((q, m), None)
-
-    def _fault(self, f: Fault) -> None:
-        self.faults_left -= 1
-        self.note(str(f).strip())
-        what, a, b = f.what, f.a, f.b
-        if what == "crash":
-            if self.managers.get(a) is not None:
-                self._crash(a, f.loss)
-        elif what == "restart":
-            if self.managers.get(a) is None:
-                self.managers[a] = self._new_manager(a)
-                self.roles[a] = ("passive", 0)
-        elif what == "pause":
-            if self.managers.get(a) is not None:
-                self.paused.setdefault(a, [])
-        elif what == "resume":
-            held = self.paused.pop(a, None)
-            if held is not None:
-                # After SIGCONT a daemon may see its timers or its inbox first: try both.
-                if self.rng.random() < 0.5:
-                    self.managers[a].tick(self.now)
-                    self._run_manager(a)
-                for d in held:
-                    self._at(self.now, "deliver", *d)
-        elif what == "cut":
-            self.cut.add(frozenset((a, b)))
-        elif what == "heal":
-            self.cut.discard(frozenset((a, b)))
-        elif what == "reset":
-            self.resets.add(frozenset((a, b)))
-        elif what == "slow":
-            self.slow[frozenset((a, b))] = f.x
-        elif what == "fast":
-            self.slow.pop(frozenset((a, b)), None)
-        elif what == "crash_on_replicate":
-            self.armed.append(f)
-        else:
-            raise ValueError(f"unknown fault {what!r}")
 
     # -- main loop -------------------------------------------------------------------------
 

@@ -1,30 +1,23 @@
-"""Watching a live cluster while faults are applied: a monitor polls every manager's status,
-a nemesis applies kills, restarts and pauses at recorded moments, and failovers are measured
-from both (used by the experiments and the chaos runner)."""
+"""The monitor: a thread per manager asks its status every POLL_INTERVAL through a client
+`Channel`, so that programs can tell when a manager served, failed over or handed back, and
+how long the cluster was without a serving manager."""
+from __future__ import annotations
 
 import json
-import random
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import zmq
-
 from ivyzmq import config as C
 from ivyzmq import protocol as P
-from ivyzmq.control import RunDir
-from ivyzmq.history import Op
+from ivyzmq.client import Channel, IvyError
 
 POLL_INTERVAL = 0.025      # each manager's status is asked for this often (s)
 POLL_TIMEOUT = 0.3         # a manager silent this long counts as not serving
 MONITOR_LIMIT = 3600.0     # a monitor never runs longer than this (s)
 SETTLE_TIMEOUT = 20.0      # longest wait for the cluster to reach a state between faults (s)
-FAULT_CYCLES = 3           # (c) and (d): how many fail/restart cycles
 
-
-# -- the monitor ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Sample:
@@ -51,15 +44,17 @@ class Term:
 
 
 class Monitor:
-    """A thread per manager asks StatusQuery every POLL_INTERVAL on its own socket (rebuilt
-    after a silence, so a late answer from a paused manager is never taken for a new one)."""
+    """A thread per manager asks StatusQuery every POLL_INTERVAL on a channel of its own
+    (rebuilt after a silence, so a late answer from a paused manager is never taken for a
+    new one)."""
 
     def __init__(self, cluster: C.Cluster, interval: float = POLL_INTERVAL,
-                 timeout: float = POLL_TIMEOUT, ctx: zmq.Context | None = None):
+                 timeout: float = POLL_TIMEOUT, ctx=None, also: tuple[str, ...] = ()):
         self.cluster = cluster
         self.names = [m.name for m in cluster.managers]
+        self.also = list(also)      # more daemons to sample (nodes, say), not counted as managers
         self.interval, self.timeout = interval, timeout
-        self.ctx = ctx or zmq.Context.instance()
+        self.ctx = ctx
         self.samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -68,7 +63,7 @@ class Monitor:
     # -- running --
 
     def start(self) -> "Monitor":
-        for name in self.names:
+        for name in self.names + self.also:
             t = threading.Thread(target=self._poll, args=(name,), name=f"monitor-{name}",
                                  daemon=True)
             t.start()
@@ -81,37 +76,24 @@ class Monitor:
             t.join(timeout=self.timeout + 2)
 
     def _poll(self, name: str) -> None:
-        endpoint = self.cluster.endpoint(self.cluster.pid_of(name))
-        sock = None
+        chan = Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx)
         limit = time.monotonic() + MONITOR_LIMIT
         try:
             while not self._stop.is_set() and time.monotonic() < limit:
-                if sock is None:
-                    sock = self.ctx.socket(zmq.DEALER)
-                    sock.linger = 0
-                    sock.connect(endpoint)
                 sent = time.monotonic()
-                reply = None
                 try:
-                    sock.send_multipart(P.encode(P.StatusQuery()), zmq.NOBLOCK)
-                    if sock.poll(self.timeout * 1000):
-                        msg, _ = P.decode(sock.recv_multipart())
-                        if isinstance(msg, P.StatusReply):
-                            reply = msg
-                except (zmq.ZMQError, P.ProtocolError):
+                    reply = chan.request(P.StatusQuery(), timeout=self.timeout)[0]
+                except IvyError:      # the channel is rebuilt after a time-out
                     reply = None
                 got = time.monotonic()
-                if reply is None:
-                    sock.close(linger=0)
-                    sock = None
+                if not isinstance(reply, P.StatusReply):
                     self._add(Sample(sent, got, name, False))
                 else:
                     self._add(Sample(sent, got, name, True, reply.serving, reply.epoch,
                                      reply.role))
                 self._stop.wait(self.interval)
         finally:
-            if sock is not None:
-                sock.close(linger=0)
+            chan.close()
 
     def _add(self, s: Sample) -> None:
         with self._lock:
@@ -227,134 +209,3 @@ class Monitor:
                 if last and last[-1].up:
                     count += 1
         return count
-
-
-# -- the nemesis -----------------------------------------------------------------------------
-
-@dataclass
-class Event:
-    t: float             # monotonic time it was applied
-    action: str          # kill, restart, pause, resume, partition, heal
-    target: str
-    serving: bool = False   # was the target serving when it was hit
-
-
-class Nemesis:
-    """Applies faults to the run's daemons by recorded pid, and notes each one."""
-
-    def __init__(self, run: RunDir, monitor: Monitor, rng: random.Random, t0: float):
-        self.run, self.monitor, self.rng, self.t0 = run, monitor, rng, t0
-        self.events: list[Event] = []
-        self.stop = threading.Event()       # give up at once (cleanup)
-        self.done = threading.Event()       # the workload ended: no new faults, only repairs
-        self.error: BaseException | None = None
-
-    # -- timing helpers (the nemesis thread only; a stop request cuts each wait short) --
-
-    def at(self, offset: float) -> bool:
-        """Wait until t0 + offset; False when the workload ended first (start no new fault)."""
-        deadline = self.t0 + offset
-        while not self.stop.is_set() and not self.done.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            self.done.wait(min(left, 0.05))
-        return False
-
-    def pause(self, seconds: float) -> None:
-        self.stop.wait(max(0.0, seconds))
-
-    # -- faults --
-
-    def _note(self, action: str, target: str) -> Event:
-        serving = target in self.monitor.serving_now()
-        ev = Event(time.monotonic(), action, target, serving)
-        self.events.append(ev)
-        return ev
-
-    def kill(self, name: str) -> Event:
-        ev = self._note("kill", name)
-        self.monitor.mark_down(name, ev.t)
-        self.run.kill(name)
-        return ev
-
-    def restart(self, name: str) -> Event:
-        ev = self._note("restart", name)
-        self.run.restart(name)
-        return ev
-
-    def sigstop(self, name: str) -> Event:
-        ev = self._note("pause", name)
-        self.monitor.mark_down(name, ev.t)
-        self.run.signal(name, signal.SIGSTOP)
-        return ev
-
-    def sigcont(self, name: str) -> Event:
-        ev = self._note("resume", name)
-        self.run.signal(name, signal.SIGCONT)
-        return ev
-
-    def wait_serving(self, after: float, exclude: str | None = None,
-                     only: str | None = None) -> Sample | None:
-        return self.monitor.wait_serving(after, exclude, only, SETTLE_TIMEOUT, self.stop)
-
-    def wait_answering(self, name: str, after: float) -> bool:
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-        while time.monotonic() < deadline and not self.stop.is_set():
-            s = self.monitor.latest(name)
-            if s is not None and s.up and s.sent >= after:
-                return True
-            time.sleep(self.monitor.interval)   # poll
-        return False
-
-    def run_script(self, script) -> threading.Thread:
-        def body():
-            try:
-                script(self)
-            except BaseException as exc:     # reported with the run, never lost
-                self.error = exc
-        t = threading.Thread(target=body, name="nemesis", daemon=True)
-        t.start()
-        return t
-
-
-# -- one run -----------------------------------------------------------------------------
-
-@dataclass
-class Failover:
-    victim: str
-    killed: float
-    serving: Sample | None      # first answer of another manager saying it serves
-    first_op: float | None      # first operation completed after that
-    clean: bool                 # no other fault between the kill and the takeover
-    action: str = "kill"        # or pause (SIGSTOP)
-
-    def text(self) -> str:
-        if self.serving is None:
-            return f"{self.action} {self.victim}: no manager served afterwards"
-        who = "failover" if self.clean else "recovery"
-        op = "-" if self.first_op is None else f"{(self.first_op - self.killed) * 1000:.0f}"
-        return (f"{who}: {self.action} {self.victim} -> {self.serving.name} serving epoch "
-                f"{self.serving.epoch} after {(self.serving.got - self.killed) * 1000:.0f} ms, "
-                f"first op done after {op} ms")
-
-
-def failovers(events: list[Event], monitor: Monitor, ops: list[Op]) -> list[Failover]:
-    """For each kill or pause of a manager that was serving: when did one serve again, and
-    when did the next operation complete."""
-    out = []
-    ends = sorted(op.end for op in ops if op.outcome == "ok" and op.end is not None)
-    for i, ev in enumerate(events):
-        if ev.action not in ("kill", "pause") or not ev.serving:
-            continue
-        s = monitor.first_serving(ev.t, exclude=ev.target)
-        if s is None:        # perhaps only the victim itself, once restarted
-            s = monitor.first_serving(ev.t)
-        first_op = None
-        if s is not None:
-            first_op = next((e for e in ends if e >= s.got), None)
-        clean = s is not None and s.name != ev.target and not any(
-            other.action in ("kill", "pause") and ev.t < other.t < s.got
-            for other in events[i + 1:])
-        out.append(Failover(ev.target, ev.t, s, first_op, clean, ev.action))
-    return out

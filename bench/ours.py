@@ -1,0 +1,59 @@
+"""The ivyzmq cluster under test: a generated config (free loopback ports, the default
+timing preset with a lazier failure detector) and its daemons as a Deployment."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ivyzmq import protocol as P
+from ivyzmq.client import connect
+from ivyzmq.deploy import Deployment, open_config
+from ivyzmq.harness import configs
+
+# The default preset, but a lazier failure detector and a longer client time-out: a loaded
+# 2-core machine must not see a live manager as dead in the middle of a throughput run.
+TIMING = "default"
+TIMING_OVERRIDES = {"liveness": 6, "op_timeout": 30.0}
+WAIT = 30.0            # s for daemons to answer, a manager to serve, the backup to catch up
+
+
+class OurCluster:
+    def __init__(self, workdir: Path, n_nodes: int, pages: int, page_size: int):
+        data = configs.cluster_dict(n_nodes, pages, page_size=page_size, timing=TIMING,
+                                    **TIMING_OVERRIDES)
+        self.config_path = configs.write(workdir / "bench.yaml", data)
+        self.dep: Deployment = open_config(str(self.config_path), workdir / "run")
+        self.cluster = self.dep.cluster
+
+    def start(self, names: list[str]) -> None:
+        for name in names:
+            self.dep.procs.start(name)
+
+    def wait(self, names: list[str]) -> None:
+        self.dep.wait_answering(names, WAIT)
+        self.dep.admin.wait_serving(WAIT)
+
+    def up_backup(self) -> None:
+        """Start the backup and wait until the primary has sent it a snapshot (after which
+        every step of the primary waits for the backup's acknowledgement)."""
+        self.dep.up(["backup"], timeout=WAIT)
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            prim = self.dep.admin.query("primary", P.StatusQuery(), timeout=1.0)
+            back = self.dep.admin.query("backup", P.StatusQuery(), timeout=1.0)
+            if prim and back and back.records == prim.records and back.epoch == prim.epoch \
+                    and prim.serving:
+                time.sleep(0.3)
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the backup did not catch up with the primary")
+
+    def os_pids(self) -> dict[str, int]:
+        """The os_pid of each daemon started, by name."""
+        return {name: rec["os_pid"] for name, rec in self.dep.procs.records().items()}
+
+    def client(self, node: int):
+        return connect(self.cluster, node)
+
+    def down(self) -> None:
+        self.dep.down()

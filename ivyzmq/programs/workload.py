@@ -1,0 +1,66 @@
+"""`ivy workload`: concurrent clients doing random reads and writes on a running cluster,
+every operation recorded in a history and the history checked for linearizability.
+
+    ivy workload [--clients 10] [--ops 1000] [--read-share 0.5] [--pages 3] [--seed 1]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivyzmq.programs import Result
+
+NAME = "workload"
+HELP = "concurrent random reads and writes, recorded and checked"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--clients", type=int, default=10, help="concurrent clients (default 10)")
+    p.add_argument("--ops", type=int, default=1000, help="operations in all (default 1000)")
+    p.add_argument("--read-share", type=float, default=0.5,
+                   help="fraction of reads (default 0.5)")
+    p.add_argument("--pages", type=int, default=3,
+                   help="use pages 0..K-1 only, so pages contend (default 3)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--history", help="history file (default <run dir>/history.jsonl)")
+
+
+@dataclass
+class WorkloadResult(Result):
+    ops: int
+    clients: int
+    pages: int
+    elapsed: float
+    counts: dict[str, int]
+    history: Path
+    verdict: object
+
+    def __post_init__(self) -> None:
+        self.status = 0 if self.verdict.ok else 1
+
+    def text(self) -> str:
+        from ivyzmq.checker import verdict_text
+        c = self.counts
+        return "\n".join([
+            f"{self.ops} operations by {self.clients} clients on {self.pages} pages in "
+            f"{self.elapsed * 1000:.0f} ms ({self.ops / self.elapsed:.0f} ops/s): "
+            f"{c['ok']} ok, {c['failed']} failed, {c['unknown']} unknown",
+            f"history: {self.history}", f"checker: {verdict_text(self.verdict)}"])
+
+    def json(self) -> dict:
+        return {"ops": self.ops, "clients": self.clients, "pages": self.pages,
+                "elapsed": self.elapsed, "counts": self.counts, "history": str(self.history),
+                "linearizable": self.verdict.ok}
+
+
+def run(args) -> WorkloadResult:
+    from ivyzmq.deploy import open_config
+    from ivyzmq.harness.ops import run_clients
+    dep = open_config(args.config, args.run_dir)
+    res = run_clients(dep.cluster, clients=args.clients, ops=args.ops,
+                      read_share=args.read_share, pages=args.pages, seed=args.seed)
+    path = Path(args.history) if args.history else dep.path / "history.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    res.history.save(path)
+    return WorkloadResult(len(res.history), args.clients, args.pages, res.elapsed,
+                          res.counts(), path, res.verdict())

@@ -1,0 +1,74 @@
+"""How the simulated world applies each kind of fault of ivyzmq/harness/faults.py: the
+`World` inherits these methods, so a fault acts on the world's processes and links."""
+from __future__ import annotations
+
+from ivyzmq.harness.faults import Fault
+
+
+class FaultInjection:
+    """Fault handlers of `World` (ivyzmq/sim/world.py), one per kind, in `FAULTS`."""
+
+    def _kill_manager(self, m: int, loss: float) -> None:
+        self.managers[m] = None
+        self.paused.pop(m, None)
+        self.roles[m] = ("down", 0)
+        for q in self.node_ids + self.manager_ids:
+            if q != m:
+                self.lose_in_flight(q, m, "receiver crashed")   # its TCP buffers are gone
+                if loss and self.rng.random() < loss:
+                    self.lose_in_flight(m, q, "sender crashed")
+                # What it sent before dying may still arrive; a restarted process talks over
+                # new connections, so its messages are not ordered behind those.
+                self.fifo.pop((m, q), None)
+                self.fifo.pop((q, m), None)
+
+    def _fault(self, f: Fault) -> None:
+        self.faults_left -= 1
+        self.note(str(f).strip())
+        self.FAULTS[f.kind](self, f)
+
+    def _kill(self, f: Fault) -> None:
+        if self.managers.get(f.a) is not None:
+            self._kill_manager(f.a, f.loss)
+
+    def _restart(self, f: Fault) -> None:
+        if self.managers.get(f.a) is None:
+            self.managers[f.a] = self._new_manager(f.a)
+            self.roles[f.a] = ("passive", 0)
+
+    def _pause(self, f: Fault) -> None:
+        if self.managers.get(f.a) is not None:
+            self.paused.setdefault(f.a, [])
+
+    def _resume(self, f: Fault) -> None:
+        held = self.paused.pop(f.a, None)
+        if held is not None:
+            # After SIGCONT a daemon may see its timers or its inbox first: try both.
+            if self.rng.random() < 0.5:
+                self.managers[f.a].tick(self.now)
+                self._run_manager(f.a)
+            for d in held:
+                self._at(self.now, "deliver", *d)
+
+    def _cut(self, f: Fault) -> None:
+        self.cut.add(frozenset((f.a, f.b)))
+
+    def _heal(self, f: Fault) -> None:
+        self.cut.discard(frozenset((f.a, f.b)))
+
+    def _reset(self, f: Fault) -> None:
+        self.resets.add(frozenset((f.a, f.b)))
+
+    def _slow(self, f: Fault) -> None:
+        self.slow[frozenset((f.a, f.b))] = f.x
+
+    def _fast(self, f: Fault) -> None:
+        self.slow.pop(frozenset((f.a, f.b)), None)
+
+    def _kill_on_replicate(self, f: Fault) -> None:
+        self.armed.append(f)
+
+    # Every kind of ivyzmq/harness/faults.py (tests/test_faults.py checks the list).
+    FAULTS = {"kill": _kill, "restart": _restart, "pause": _pause, "resume": _resume,
+              "cut": _cut, "heal": _heal, "reset": _reset, "slow": _slow, "fast": _fast,
+              "kill_on_replicate": _kill_on_replicate}
