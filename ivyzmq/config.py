@@ -5,6 +5,10 @@ points print it and exit with status 2.
 """
 from __future__ import annotations
 
+import functools
+import ipaddress
+import os
+import socket
 from pathlib import Path
 
 import msgspec
@@ -123,16 +127,7 @@ def _check(c: Cluster) -> None:
         if m.name in seen:
             raise ConfigError(f"managers[{i}].name: duplicate name {m.name!r}")
         seen[m.name] = m.name
-    endpoints: dict[str, str] = {}
-    fields = [(f"managers[{i}].{f}", getattr(m, f)) for i, m in enumerate(c.managers)
-              for f in ("endpoint", "heartbeat")]
-    fields += [(f"nodes[{i}].endpoint", nd.endpoint) for i, nd in enumerate(c.nodes)]
-    for where, ep in fields:
-        if "://" not in ep or ep.split("://", 1)[0] not in ("tcp", "ipc", "inproc"):
-            raise ConfigError(f"{where}: {ep!r} is not a tcp://, ipc:// or inproc:// endpoint")
-        if ep in endpoints:
-            raise ConfigError(f"{where}: duplicate endpoint {ep!r} (also {endpoints[ep]})")
-        endpoints[ep] = where
+    _check_endpoints(c)
     t = c.timing
     for name in ("heartbeat_interval", "retry_timeout", "redrive_timeout", "op_timeout"):
         if getattr(t, name) <= 0:
@@ -141,6 +136,108 @@ def _check(c: Cluster) -> None:
         raise ConfigError("timing.step_delay: must not be negative")
     if t.liveness < 1 or t.retries < 1:
         raise ConfigError("timing.liveness and timing.retries: must be at least 1")
+
+
+def _check_endpoints(c: Cluster) -> None:
+    """Each endpoint is bound by one daemon and connected to by every other, so it must
+    name an address a peer can reach; two endpoints that reach the same socket address
+    (localhost and 127.0.0.1, say) would have two daemons bind one port."""
+    fields = [(f"managers[{i}].{f}", getattr(m, f)) for i, m in enumerate(c.managers)
+              for f in ("endpoint", "heartbeat")]
+    fields += [(f"nodes[{i}].endpoint", nd.endpoint) for i, nd in enumerate(c.nodes)]
+    seen: dict[tuple, tuple[str, str]] = {}
+    for where, ep in fields:
+        for key in _endpoint_keys(where, ep):
+            if key in seen:
+                other, other_ep = seen[key]
+                same = "" if other_ep == ep else f" {other_ep!r}, the same address"
+                raise ConfigError(f"{where}: duplicate endpoint {ep!r} (also {other}{same})")
+            seen[key] = (where, ep)
+
+
+def _endpoint_keys(where: str, ep: str) -> set[tuple]:
+    """Check one endpoint; its socket addresses after normalisation, to compare."""
+    scheme, sep, rest = ep.partition("://")
+    if not sep or scheme not in _TRANSPORTS:
+        raise ConfigError(f"{where}: {ep!r} is not a tcp://, ipc:// or inproc:// endpoint")
+    if not ep.isprintable():
+        raise ConfigError(f"{where}: {ep!r} holds characters that cannot be printed")
+    try:
+        return _TRANSPORTS[scheme](rest)
+    except _Refused as why:
+        raise ConfigError(f"{where}: {ep!r} {why}") from None
+
+
+class _Refused(Exception):
+    """Why an endpoint is refused; `_endpoint_keys` puts the field and endpoint first."""
+
+
+def _tcp(rest: str) -> set[tuple]:
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port:
+        raise _Refused("needs a host and a port (tcp://HOST:PORT)")
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise _Refused(f"has port {port!r}: a port is a number in 1..65535")
+    return {("tcp", addr, int(port)) for addr in _addresses(host)}
+
+
+def _addresses(host: str) -> frozenset[str]:
+    """The IPv4 addresses of `host` (the daemons' sockets are IPv4 only)."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        ip = None
+    if bare == "*" or (ip is not None and ip.is_unspecified):
+        raise _Refused("has a wildcard host, which only binds: the other daemons connect "
+                       "to this endpoint, so name an address they can reach")
+    if ip is not None and ip.version == 6:
+        raise _Refused("has an IPv6 address: the daemons' sockets are IPv4 only")
+    if ip is not None:
+        return frozenset([str(ip)])
+    if all(part.isdigit() for part in bare.split(".")):
+        raise _Refused(f"has host {host!r}, which is not a valid IPv4 address")
+    addrs = _resolve(bare)
+    if not addrs:
+        raise _Refused(f"has host {host!r}, which does not resolve to an IPv4 address")
+    return addrs
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(name: str) -> frozenset[str]:
+    """Cached: a config is loaded by every command and often several times by one."""
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+    except (OSError, ValueError):      # unknown name, or not even a valid one
+        return frozenset()
+    return frozenset(info[4][0] for info in infos)
+
+
+IPC_PATH_MAX = 107      # bytes in a Unix socket address on Linux (sun_path, less the NUL)
+
+
+def _ipc(path: str) -> set[tuple]:
+    if not path or path in ("*", "@"):
+        raise _Refused("needs a path (ipc:///dir/name, or ipc://@name in the abstract "
+                       "namespace)")
+    if path.startswith("@"):
+        return {("ipc", path)}
+    if len(path.encode()) > IPC_PATH_MAX:
+        raise _Refused(f"has a path longer than {IPC_PATH_MAX} bytes, the limit of a Unix "
+                       "socket address")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise _Refused(f"names directory {folder!r}, which does not exist")
+    return {("ipc", os.path.realpath(path))}
+
+
+def _inproc(name: str) -> set[tuple]:
+    if not name:
+        raise _Refused("needs a name (inproc://NAME)")
+    return {("inproc", name)}
+
+
+_TRANSPORTS = {"tcp": _tcp, "ipc": _ipc, "inproc": _inproc}
 
 
 def parse(data: object, source: str = "<config>") -> Cluster:
