@@ -8,7 +8,7 @@ SEEDS    ?= 2000
 DURATION ?= 60
 OPS      ?= 100
 
-.PHONY: sysdeps all venv run r w test sim chaos bench experiments clean help
+.PHONY: sysdeps plotdeps all venv run r w test sim chaos bench experiments clean help
 
 all: help
 
@@ -28,6 +28,14 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# The optional `plot` extra (matplotlib): the tests and the bench use it; `make run` does not.
+PLOT_STAMP := $(VENV)/.plot-stamp
+$(PLOT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot]'
+	touch $(PLOT_STAMP)
+
+plotdeps: $(PLOT_STAMP)
+
 run: venv
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bin/demo config/cluster.yaml
 
@@ -37,7 +45,7 @@ r: venv
 w: venv
 	$(IVY) homework w -c config/ten.yaml --ops $(OPS)
 
-test: venv sysdeps
+test: venv plotdeps sysdeps
 	$(BIN)/python -m pytest -q
 
 sim: venv
@@ -46,7 +54,7 @@ sim: venv
 chaos: venv
 	$(IVY) chaos --duration $(DURATION)
 
-bench: venv
+bench: venv plotdeps
 	$(BIN)/python bench/bench.py
 
 experiments: venv
@@ -55,12 +63,15 @@ experiments: venv
 clean:
 	rm -rf $(VENV) .ivy *.egg-info .pytest_cache
 
-# System tools the partition tests use (network namespaces and nftables). Installed when
+# System tools some tests use: network namespaces and nftables (partitions), tmux (`ivy top`
+# in a real terminal), chromium (the trace SVG rendered in a browser). Installed when
 # running as root with apt-get; otherwise those tests skip with a one-line reason.
+SYSDEPS := nft:nftables ip:iproute2 tmux:tmux chromium:chromium
 sysdeps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-	   ! { command -v nft >/dev/null && command -v ip >/dev/null; }; then \
-	  echo "installing nftables and iproute2 for the partition tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables iproute2) >/dev/null 2>&1 \
-	    || echo "could not install nftables/iproute2: partition tests will skip"; \
+	@missing=""; for pair in $(SYSDEPS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing$$missing for the tests that need them"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null 2>&1 \
+	    || echo "could not install$$missing: the tests that need them will skip"; \
 	fi

@@ -11,7 +11,7 @@ import sys
 from loguru import logger
 
 from ivyzmq import config as C
-from ivyzmq import readout
+from ivyzmq import readout, tracing
 from ivyzmq.client import IvyError, connect
 from ivyzmq import programs
 from ivyzmq.deploy import Deployment
@@ -50,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="comma-separated daemon names (e.g. primary,node0,node1): "
                    "one machine's share of a cluster spread over hosts")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    p.add_argument("--log-format", default="text", choices=["text", "json"],
+                   help="the daemons' logs: text, or one JSON object a line")
     cmd("down", "stop exactly the daemons `ivy up` started for this config")
     p = cmd("status", "page tables of every manager and node (the homework's readout)")
     p.add_argument("--json", action="store_true")
@@ -62,9 +64,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("page", type=int)
     p.add_argument("data")
     p.add_argument("--offset", type=int, default=0)
-    p = cmd("trace", "every protocol message sent, in causal (Lamport) order")
+    p = cmd("trace", "every protocol message sent, in causal order, operation by operation")
     p.add_argument("--clear", action="store_true", help="forget the messages after printing")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--op", type=int, metavar="N", help="only operation N (the Op column: "
+                   "one fault, the messages sharing its requester and rid)")
+    p.add_argument("--page", type=int, metavar="P", help="only the messages about page P")
     for name, what in [("kill", "SIGKILL"), ("pause", "SIGSTOP"), ("resume", "SIGCONT")]:
         p = cmd(name, f"send {what} to one daemon of the running cluster")
         p.add_argument("name", help="daemon name: a manager name or nodeK")
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     logger.remove()
     logger.add(sys.stderr, level="WARNING", format="{level}: {message}")
+    logger.enable("ivyzmq")     # the library is quiet until an application says otherwise
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:     # --help or a usage error: return instead of exiting
@@ -121,7 +127,7 @@ def _names(cluster: C.Cluster, text: str | None) -> list[str] | None:
 
 
 def cmd_up(args, cluster):
-    run = _run(args, cluster, log_level=args.log_level)
+    run = _run(args, cluster, log_level=args.log_level, log_format=args.log_format)
     names = _names(cluster, args.only)
     started = run.up(names)
     if not started:
@@ -169,7 +175,10 @@ def cmd_trace(args, cluster):
     if all(reply is None for _, reply in run.status(timeout=0.5)):
         raise Fail("no daemon answers (is the cluster up?)")
     rows = run.trace(clear=args.clear)
-    print(readout.trace_json(cluster, rows) if args.json else readout.trace_text(rows))
+    nums = tracing.numbers(rows)
+    rows = tracing.select(rows, args.op, args.page)
+    print(readout.trace_json(cluster, rows, nums) if args.json else
+          readout.trace_text(rows, nums))
 
 
 def _signal(what: str):

@@ -20,6 +20,7 @@ import zmq
 
 from ivyzmq import config as C
 from ivyzmq import protocol as P
+from ivyzmq import tracing
 
 
 class IvyError(Exception):
@@ -243,14 +244,14 @@ class Admin:
 
     def trace(self, names: list[str] | None = None, clear: bool = False,
               timeout: float = 1.0) -> list[P.TraceRow]:
-        """The protocol messages the named daemons sent, merged in Lamport order."""
+        """The protocol messages the named daemons sent, merged in one causal order that
+        keeps each operation's messages together where it can (ivyzmq/tracing.py)."""
         rows: list[P.TraceRow] = []
         for name in self.cluster.daemon_names() if names is None else names:
             reply = self.query(name, P.TraceQuery(clear=clear), timeout)
             if reply is not None:
                 rows.extend(reply.rows)
-        rows.sort(key=lambda r: (r.lc, r.sender))
-        return rows
+        return tracing.merge(rows)
 
     def serving(self, timeout: float = 0.3) -> str | None:
         """The name of a manager that says it serves, if one does."""

@@ -6,11 +6,11 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 from loguru import logger
 
 from ivyzmq import config as C
+from ivyzmq import logs
 from ivyzmq import protocol as P
 from ivyzmq.transport import Transport
 
@@ -20,13 +20,8 @@ TICK = 0.02      # seconds between timer ticks of the cores
 PROTOCOL_TYPES = P.PeerMsg
 
 
-def setup_logging(name: str, log_file: str | None, level: str) -> None:
-    logger.remove()
-    fmt = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} " + name + " | {message}"
-    logger.add(sys.stderr, level="INFO" if level == "DEBUG" else level, format=fmt)
-    if log_file:
-        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        logger.add(log_file, level=level, format=fmt, enqueue=False)
+def setup_logging(name: str, log_file: str | None, level: str, fmt: str = "text") -> None:
+    logs.setup(name, log_file, level, fmt)
 
 
 def daemon_args(prog: str, what: str, argv: list[str] | None) -> argparse.Namespace:
@@ -40,6 +35,8 @@ def daemon_args(prog: str, what: str, argv: list[str] | None) -> argparse.Namesp
                     "with --log-level DEBUG)")
     ap.add_argument("--log-level", default="INFO",
                     choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    ap.add_argument("--log-format", default="text", choices=logs.FORMATS,
+                    help="json: one JSON object a line, for log shippers (default text)")
     return ap.parse_args(argv)
 
 
@@ -53,7 +50,7 @@ def load_or_exit(prog: str, path: str) -> C.Cluster:
 
 def serve(cls, cluster: C.Cluster, pid: int, args: argparse.Namespace) -> int:
     """Run one daemon in the foreground until SIGTERM or SIGINT."""
-    setup_logging(cluster.name(pid), args.log_file, args.log_level)
+    setup_logging(cluster.name(pid), args.log_file, args.log_level, args.log_format)
     try:
         daemon = cls(cluster, pid)
     except Exception as exc:      # e.g. the endpoint is taken

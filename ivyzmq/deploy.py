@@ -15,10 +15,11 @@ START_TIMEOUT = 15.0       # a daemon started must answer within this (s)
 
 class Deployment:
     def __init__(self, config_path: str, cluster: C.Cluster, run_dir: str | Path | None = None,
-                 log_level: str = "INFO", prefix: dict[str, list[str]] | None = None):
+                 log_level: str = "INFO", prefix: dict[str, list[str]] | None = None,
+                 log_format: str = "text"):
         self.cluster = cluster
         self.path = Path(run_dir) if run_dir else default_run_dir(config_path)
-        self.procs = Supervisor(config_path, cluster, self.path, log_level, prefix)
+        self.procs = Supervisor(config_path, cluster, self.path, log_level, prefix, log_format)
         self.config_path = self.procs.config_path
         self.admin = Admin(cluster)
 

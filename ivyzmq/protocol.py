@@ -337,6 +337,8 @@ class TraceRow(msgspec.Struct, array_like=True):
     to: int
     page: int
     requester: int
+    rid: int = 0          # with requester, names the operation (ivyzmq/tracing.py)
+    at: float = 0.0       # wall clock at the send (s): orders what Lamport clocks cannot
 
 
 class TraceReply(ToolMsg, kw_only=True):

@@ -8,14 +8,15 @@
     Page      isOwner   Access
     1         false     Read
 
-    Type             From      To        Page      Requester
-    ReadRequest      2         3         1         2
+    Type             From      To        Page      Requester Op
+    ReadRequest      2         3         1         2         1
 """
 from __future__ import annotations
 
 import msgspec
 
 from ivyzmq import protocol as P
+from ivyzmq import tracing
 from ivyzmq.config import Cluster
 
 W = 10
@@ -76,17 +77,23 @@ def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
     return msgspec.json.encode(out).decode()
 
 
-def trace_text(rows: list[P.TraceRow]) -> str:
-    lines = [_row("Type", "From", "To", "Page", "Requester", first=24)]
-    lines += [_row(r.type, r.sender, r.to, r.page, r.requester, first=24) for r in rows]
+def trace_text(rows: list[P.TraceRow], nums: dict | None = None) -> str:
+    """The homework's table, plus the operation each row belongs to (`nums`: the numbers
+    of the whole trace when `rows` is a part of it)."""
+    nums = tracing.numbers(rows) if nums is None else nums
+    lines = [_row("Type", "From", "To", "Page", "Requester", "Op", first=24)]
+    lines += [_row(r.type, r.sender, r.to, r.page, r.requester, nums[tracing.op_key(r)],
+                   first=24) for r in rows]
     return "\n".join(lines)
 
 
-def trace_json(cluster: Cluster, rows: list[P.TraceRow]) -> str:
+def trace_json(cluster: Cluster, rows: list[P.TraceRow], nums: dict | None = None) -> str:
+    nums = tracing.numbers(rows) if nums is None else nums
     return msgspec.json.encode([
         {"lc": r.lc, "type": r.type, "from": r.sender, "to": r.to, "page": r.page,
-         "requester": r.requester, "from_name": cluster.name(r.sender),
-         "to_name": cluster.name(r.to)} for r in rows]).decode()
+         "requester": r.requester, "rid": r.rid, "op": nums[tracing.op_key(r)],
+         "from_name": cluster.name(r.sender), "to_name": cluster.name(r.to)}
+        for r in rows]).decode()
 
 
 def page_text(data: bytes) -> str:

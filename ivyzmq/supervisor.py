@@ -54,9 +54,11 @@ class Supervisor:
     """The daemons this run directory started: records, start, signals, stop."""
 
     def __init__(self, config_path: str, cluster: Cluster, path: Path,
-                 log_level: str = "INFO", prefix: dict[str, list[str]] | None = None):
+                 log_level: str = "INFO", prefix: dict[str, list[str]] | None = None,
+                 log_format: str = "text"):
         self.config_path = str(Path(config_path).resolve())
         self.cluster, self.path, self.log_level = cluster, Path(path), log_level
+        self.log_format = log_format
         self.prefix = prefix or {}    # name -> argv put before the daemon's (e.g. setpriv)
 
     @property
@@ -87,7 +89,7 @@ class Supervisor:
         script = "ivy-node" if pid < len(self.cluster.nodes) else "ivy-cm"
         return self.prefix.get(name, []) + _script(script) + [
             name, "-c", self.config_path, "--log-file", str(self.path / f"{name}.log"),
-            "--log-level", self.log_level]
+            "--log-level", self.log_level, "--log-format", self.log_format]
 
     def start(self, name: str) -> dict:
         self.path.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ programs talk to the same ROUTER and get their answers back through it.
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 
 import zmq
@@ -71,7 +72,7 @@ class Transport:
         msg.lc = self.lc
         if isinstance(msg, P.IvyMsg):
             self.trace.append(P.TraceRow(self.lc, type(msg).__name__, self.pid, dest,
-                                         msg.page, msg.requester))
+                                         msg.page, msg.requester, msg.rid, time.time()))
         if dest == P.HEARTBEAT:
             sock = self.pub
         else:

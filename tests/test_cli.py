@@ -83,8 +83,8 @@ def test_up_twice_json_readouts_and_down(clusters):
         hops.index(("WritePage", "node1", "node0")) < \
         hops.index(("WriteConfirmation", "node0", "primary"))
     assert [t["lc"] for t in trace] == sorted(t["lc"] for t in trace)
-    assert all(set(t) == {"lc", "type", "from", "to", "page", "requester", "from_name",
-                          "to_name"} for t in trace)
+    assert all(set(t) == {"lc", "type", "from", "to", "page", "requester", "rid", "op",
+                          "from_name", "to_name"} for t in trace)
 
     # failures: non-zero exit, one line saying why
     proc = ivy(run, "read", 0, 9)

@@ -28,8 +28,8 @@ def trace_cli(run, clear: bool = True) -> list[tuple]:
     """`ivy trace --clear` parsed: (Type, From, To, Page, Requester) rows."""
     out = ok(ivy(run, "trace", *(["--clear"] if clear else [])))
     lines = out.strip().splitlines()
-    assert lines[0].split() == ["Type", "From", "To", "Page", "Requester"]
-    return [(t, int(a), int(b), int(p), int(r)) for t, a, b, p, r in
+    assert lines[0].split() == ["Type", "From", "To", "Page", "Requester", "Op"]
+    return [(t, int(a), int(b), int(p), int(r)) for t, a, b, p, r, _op in
             (line.split() for line in lines[1:])]
 
 
