@@ -5,16 +5,24 @@ Exit status: 0 on success, 1 when the operation failed, 2 for bad arguments or a
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
 
 from loguru import logger
 
+from ivyzmq import args as A
 from ivyzmq import config as C
 from ivyzmq import readout, tracing
 from ivyzmq.client import IvyError, connect
 from ivyzmq import programs
 from ivyzmq.deploy import Deployment
+from ivyzmq.supervisor import default_run_dir
 from ivyzmq.programs import Fail
 
 EPILOG = """examples:
@@ -56,14 +64,13 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("status", "page tables of every manager and node (the homework's readout)")
     p.add_argument("--json", action="store_true")
     p = cmd("read", "read a page through a node; prints its bytes as text")
-    p.add_argument("node", type=int)
-    p.add_argument("page", type=int)
+    _node_and_page(p)
     p.add_argument("--json", action="store_true")
     p = cmd("write", "write DATA at the start of a page through a node")
-    p.add_argument("node", type=int)
-    p.add_argument("page", type=int)
+    _node_and_page(p)
     p.add_argument("data")
-    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--offset", type=A.natural, default=0)
+    A.fits(p, "--offset", "page_size", index=True)
     p = cmd("trace", "every protocol message sent, in causal order, operation by operation")
     p.add_argument("--clear", action="store_true", help="forget the messages after printing")
     p.add_argument("--json", action="store_true")
@@ -83,6 +90,13 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _node_and_page(p: argparse.ArgumentParser) -> None:
+    p.add_argument("node", type=int)
+    p.add_argument("page", type=int)
+    A.fits(p, "node", "nodes", index=True)
+    A.fits(p, "page", "pages", index=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -93,13 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
     except SystemExit as exc:     # --help or a usage error: return instead of exiting
         return exc.code if isinstance(exc.code, int) else 2
+    _thread_errors(args, argv)
     try:
-        if args.cmd in programs.NAMES:
-            res = programs.load(args.cmd).run(args)
-            print(res.render(args.json))
-            return res.status
-        return COMMANDS[args.cmd](args, C.load(args.config)) or 0
-    except C.ConfigError as exc:
+        return _dispatch(args)
+    except (C.ConfigError, A.OptionError) as exc:
         print(f"ivy {args.cmd}: error: {exc}", file=sys.stderr)
         return 2
     except Fail as exc:
@@ -110,6 +121,62 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:         # a file or device the command needed: say which
+        print(f"ivy {args.cmd}: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:       # a bug, not the input: one line, the rest in a file
+        return _internal_error(args, argv, exc)
+
+
+def _internal_error(args, argv: list[str], exc: BaseException, where: str = "") -> int:
+    """Nobody expected this exception, so its traceback is what a fix needs; the user
+    gets one line and the path of the file that keeps it."""
+    path = _error_log(args, argv, "".join(traceback.format_exception(exc)))
+    what = " ".join(str(exc).split())[:200]
+    print(f"ivy {args.cmd}: internal error{where}: {type(exc).__name__}: {what}; details "
+          f"in {path}", file=sys.stderr)
+    return 1
+
+
+def _error_log(args, argv: list[str], text: str) -> str:
+    """Append to ivy-errors.log in the run directory if there is one, else a temp file."""
+    head = f"{time.strftime('%Y-%m-%d %H:%M:%S')} ivy {shlex.join(argv)}\n"
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.config)
+    try:
+        if not run_dir.is_dir():
+            raise FileNotFoundError(run_dir)
+        path = run_dir / "ivy-errors.log"
+        with path.open("a") as f:
+            f.write(head + text + "\n")
+    except OSError:
+        with tempfile.NamedTemporaryFile("w", prefix="ivy-error-", suffix=".log",
+                                         delete=False) as f:
+            f.write(head + text)
+            path = f.name
+    return str(path)
+
+
+def _thread_errors(args, argv: list[str]) -> None:
+    """A thread's uncaught exception (a workload client's, say) is kept like the main
+    thread's, instead of Python printing its traceback."""
+    def hook(info) -> None:
+        if isinstance(info.exc_value, Exception):
+            name = info.thread.name if info.thread else "?"
+            _internal_error(args, argv, info.exc_value, f" in thread {name}")
+    threading.excepthook = hook
+
+
+def _dispatch(args) -> int:
+    """Run the subcommand, once the values bounded by the config fit it."""
+    if args.cmd in programs.NAMES:
+        if getattr(args, A.BOUNDS, None):
+            A.check_fits(args, C.load(args.config))
+        res = programs.load(args.cmd).run(args)
+        print(res.render(args.json))
+        return res.status
+    cluster = C.load(args.config)
+    A.check_fits(args, cluster)
+    return COMMANDS[args.cmd](args, cluster) or 0
 
 
 def _run(args, cluster: C.Cluster, **kw) -> Deployment:
@@ -147,14 +214,8 @@ def cmd_status(args, cluster):
         raise Fail("no daemon answers (is the cluster up?)")
 
 
-def _node(cluster, node: int) -> int:
-    if not 0 <= node < len(cluster.nodes):
-        raise Fail(f"node {node} out of range 0..{len(cluster.nodes) - 1}", 2)
-    return node
-
-
 def cmd_read(args, cluster):
-    with connect(cluster, _node(cluster, args.node)) as mem:
+    with connect(cluster, args.node) as mem:
         data = mem.read(args.page)
     text = readout.page_text(data)
     if args.json:
@@ -166,7 +227,7 @@ def cmd_read(args, cluster):
 
 
 def cmd_write(args, cluster):
-    with connect(cluster, _node(cluster, args.node)) as mem:
+    with connect(cluster, args.node) as mem:
         mem.write(args.page, args.data.encode(), args.offset)
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ivyzmq import config as C
 from ivyzmq.harness.faults import UNDO, Delay, Fault
+from ivyzmq import args as A
 from ivyzmq.programs import Fail, Result
 
 NAME = "chaos"
@@ -43,13 +44,14 @@ HELP = "kills, pauses and partitions on a real cluster, checked"
 
 def add_arguments(p) -> None:
     p.description = " ".join(__doc__.split("\n\n")[0].split())
-    p.add_argument("--duration", type=float, default=20.0,
+    p.add_argument("--duration", type=A.duration, default=20.0,
                    help="seconds of client load under faults (default 20)")
-    p.add_argument("--seed", type=int, default=1, help="fixes the nemesis schedule")
-    p.add_argument("--nodes", type=int, default=10, help="process nodes (default 10)")
-    p.add_argument("--clients", type=int, default=10, help="concurrent clients (default 10)")
-    p.add_argument("--pages", type=int, default=10, help="pages (default 10)")
-    p.add_argument("--read-share", type=float, default=0.5)
+    p.add_argument("--seed", type=A.natural, default=1, help="fixes the nemesis schedule")
+    p.add_argument("--nodes", type=A.count, default=10, help="process nodes (default 10)")
+    p.add_argument("--clients", type=A.count, default=10,
+                   help="concurrent clients (default 10)")
+    p.add_argument("--pages", type=A.count, default=10, help="pages (default 10)")
+    p.add_argument("--read-share", type=A.share, default=0.5)
     p.add_argument("--timing", choices=sorted(C.TIMING_PRESETS), default="fast",
                    help="fast: 0.1 s heartbeats; default: 0.5 s (default fast)")
     p.add_argument("--no-netns", action="store_true",
@@ -135,8 +137,6 @@ def run(args) -> ChaosResult:
     if args.inside:
         from ivyzmq.programs.chaos_run import inside
         return inside(args)
-    if args.nodes < 1 or args.clients < 1 or args.pages < 1 or args.duration <= 0:
-        raise Fail("error: --nodes, --clients, --pages and --duration must be positive", 2)
     if args.nodes > 200:
         raise Fail("error: at most 200 nodes", 2)
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="ivychaos-"))

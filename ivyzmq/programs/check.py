@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivyzmq import args as A
 from ivyzmq.programs import Fail, Result
 
 NAME = "check"
@@ -20,7 +21,7 @@ def add_arguments(p) -> None:
     from ivyzmq.checker import DEFAULT_MAX_STATES
     p.add_argument("history", metavar="HISTORY_FILE",
                    help="history in JSON Lines, one op per line")
-    p.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES, metavar="N",
+    p.add_argument("--max-states", type=A.count, default=DEFAULT_MAX_STATES, metavar="N",
                    help=f"give up on a page after N search states (default "
                         f"{DEFAULT_MAX_STATES})")
     p.epilog = ("exit status: 0 linearizable, 1 not linearizable, 2 unreadable or malformed "

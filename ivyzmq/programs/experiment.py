@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivyzmq import args as A
 from ivyzmq.programs import Result
 from ivyzmq.programs.experiment_plans import FAULT_CYCLES, Run, plan
 
@@ -36,11 +37,13 @@ WHICH_HELP = ("a: no faults, without and with a backup; b: primary fails once, a
 
 def add_arguments(p) -> None:
     p.add_argument("which", choices=["a", "b", "c", "d"], help=WHICH_HELP)
-    p.add_argument("--clients", type=int, default=10)
-    p.add_argument("--ops", type=int, default=1000, help="operations in all per run")
-    p.add_argument("--pages", type=int, default=10)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--cycles", type=int, default=FAULT_CYCLES,
+    p.add_argument("--clients", type=A.count, default=10)
+    p.add_argument("--ops", type=A.count, default=1000, help="operations in all per run")
+    p.add_argument("--pages", type=A.count,
+                   help="pages used (default 10, or all the config has if fewer)")
+    A.fits(p, "--pages", "pages", default=10)
+    p.add_argument("--seed", type=A.natural, default=1)
+    p.add_argument("--cycles", type=A.count, default=FAULT_CYCLES,
                    help=f"fail/restart cycles in (c) and (d) (default {FAULT_CYCLES})")
 
 

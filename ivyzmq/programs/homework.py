@@ -8,6 +8,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from ivyzmq import args as A
 from ivyzmq.programs import Result
 
 NAME = "homework"
@@ -17,12 +18,12 @@ HELP = ("the homework's `make r` / `make w`: 100 random reads or writes while th
 
 def add_arguments(p) -> None:
     p.add_argument("mode", choices=["r", "w"], help="r: random reads, w: random writes")
-    p.add_argument("--ops", type=int, default=100)
-    p.add_argument("--kill-prob", type=float, default=0.1,
+    p.add_argument("--ops", type=A.count, default=100)
+    p.add_argument("--kill-prob", type=A.share, default=0.1,
                    help="chance to kill the primary after each operation (default 0.1)")
-    p.add_argument("--restart-prob", type=float, default=0.1,
+    p.add_argument("--restart-prob", type=A.share, default=0.1,
                    help="chance to restart a dead primary after each operation (default 0.1)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=A.natural, default=None)
 
 
 @dataclass

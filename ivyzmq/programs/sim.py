@@ -12,6 +12,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 
+from ivyzmq import args as A
 from ivyzmq import bugs
 from ivyzmq.programs import Result
 
@@ -28,11 +29,11 @@ def add_arguments(p) -> None:
     from ivyzmq.sim.schedule import KINDS
     p.description = DESCRIPTION
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--seed", type=int, metavar="N", help="replay seed N verbosely")
-    what.add_argument("--seeds", type=int, metavar="N", help="run N seeds, print a summary")
-    p.add_argument("--start", type=int, default=0, metavar="S",
+    what.add_argument("--seed", type=A.natural, metavar="N", help="replay seed N verbosely")
+    what.add_argument("--seeds", type=A.count, metavar="N", help="run N seeds, print a summary")
+    p.add_argument("--start", type=A.natural, default=0, metavar="S",
                    help="first seed for --seeds (default 0)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="J",
+    p.add_argument("--jobs", type=A.count, default=os.cpu_count() or 1, metavar="J",
                    help="worker processes for --seeds (default: all cores)")
     p.add_argument("--kind", choices=KINDS, help="force this fault kind instead of the seed's")
     p.add_argument("--trace", action="store_true", help="with --seed: the full message trace")

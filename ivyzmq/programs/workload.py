@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivyzmq import args as A
 from ivyzmq.programs import Result
 
 NAME = "workload"
@@ -15,13 +16,15 @@ HELP = "concurrent random reads and writes, recorded and checked"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--clients", type=int, default=10, help="concurrent clients (default 10)")
-    p.add_argument("--ops", type=int, default=1000, help="operations in all (default 1000)")
-    p.add_argument("--read-share", type=float, default=0.5,
+    p.add_argument("--clients", type=A.count, default=10,
+                   help="concurrent clients (default 10)")
+    p.add_argument("--ops", type=A.count, default=1000, help="operations in all (default 1000)")
+    p.add_argument("--read-share", type=A.share, default=0.5,
                    help="fraction of reads (default 0.5)")
-    p.add_argument("--pages", type=int, default=3,
-                   help="use pages 0..K-1 only, so pages contend (default 3)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--pages", type=A.count, help="use pages 0..K-1 only, so pages contend "
+                   "(default 3, or all the config has if fewer)")
+    A.fits(p, "--pages", "pages", default=3)
+    p.add_argument("--seed", type=A.natural, default=1)
     p.add_argument("--history", help="history file (default <run dir>/history.jsonl)")
 
 
