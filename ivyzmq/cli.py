@@ -77,6 +77,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--op", type=int, metavar="N", help="only operation N (the Op column: "
                    "one fault, the messages sharing its requester and rid)")
     p.add_argument("--page", type=int, metavar="P", help="only the messages about page P")
+    p.add_argument("--svg", metavar="FILE", help="write a sequence diagram (SVG) instead")
+    p.add_argument("--html", metavar="FILE", help="write it as an HTML page instead")
     for name, what in [("kill", "SIGKILL"), ("pause", "SIGSTOP"), ("resume", "SIGCONT")]:
         p = cmd(name, f"send {what} to one daemon of the running cluster")
         p.add_argument("name", help="daemon name: a manager name or nodeK")
@@ -238,6 +240,16 @@ def cmd_trace(args, cluster):
     rows = run.trace(clear=args.clear)
     nums = tracing.numbers(rows)
     rows = tracing.select(rows, args.op, args.page)
+    if args.svg or args.html:
+        from ivyzmq import sequence
+        names = {pid: cluster.name(pid) for pid in range(len(cluster.daemon_names()))}
+        for path, page in ((args.svg, sequence.svg), (args.html, sequence.html)):
+            if path:
+                with open(path, "w") as f:
+                    f.write(page(rows, names, nums))
+                print(f"wrote {path}: {len(rows)} messages, "
+                      f"{len({tracing.op_key(r) for r in rows})} operations")
+        return
     print(readout.trace_json(cluster, rows, nums) if args.json else
           readout.trace_text(rows, nums))
 

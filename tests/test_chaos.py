@@ -11,6 +11,9 @@ import sys
 
 import pytest
 
+from ivyzmq import plots
+from test_pictures import png_description, png_summary
+
 DURATION = 14
 SEED = 5       # this seed's schedule kills, pauses and (when possible) partitions early
 
@@ -20,6 +23,8 @@ def chaos_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("chaos")
     cmd = [sys.executable, "-m", "ivyzmq.cli", "chaos", "--duration", str(DURATION),
            "--seed", str(SEED), "--nodes", "10", "--clients", "10", "--run-dir", str(run_dir)]
+    if plots.missing() is None:
+        cmd += ["--plot", str(run_dir / "chaos.png")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=DURATION + 120)
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -91,3 +96,17 @@ def _namespaces() -> list[str]:
         return []
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [ln.split()[0] for ln in out.splitlines() if ln.strip()]
+
+
+@pytest.mark.skipif(plots.missing() is not None, reason=plots.missing() or "")
+def test_chaos_plot_marks_every_fault_the_nemesis_applied(chaos_run):
+    proc, summary, run_dir = chaos_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = (run_dir / "chaos.png").read_bytes()
+    (shown,) = png_description(data)
+    assert shown["faults"] == [f"{e['action']} {e['target']}" for e in summary["events"]]
+    assert len(shown["faults"]) >= 4                  # kills, restarts, pauses, resumes
+    assert shown["no_manager_spans"] >= 1             # a failover leaves a gap
+    assert summary["plot"]["drawn"] == [shown]
+    width, height, colours = png_summary(data)
+    assert width > 500 and height > 500 and colours > 5

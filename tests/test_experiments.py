@@ -6,16 +6,18 @@ from __future__ import annotations
 import argparse
 import re
 
+from ivyzmq import plots
 from ivyzmq.programs import experiment
+from test_pictures import png_description
 
 FAST = {"heartbeat_interval": 0.1, "retry_timeout": 0.1, "redrive_timeout": 0.5}
 COLUMNS = ["run", "ok", "failed", "unknown", "time s", "no-CM s", "kill->serving ms",
            "kill->op ms", "handbacks", "verdict"]
 
 
-def _args(which: str, ops: int, seed: int = 3) -> argparse.Namespace:
+def _args(which: str, ops: int, seed: int = 3, plot=None) -> argparse.Namespace:
     return argparse.Namespace(which=which, clients=10, ops=ops, pages=5, seed=seed,
-                              cycles=None)
+                              cycles=None, plot=plot)
 
 
 def _table(out: str) -> dict[str, dict[str, str]]:
@@ -33,9 +35,10 @@ def _table(out: str) -> dict[str, dict[str, str]]:
     return rows
 
 
-def test_experiment_b_times_failover_and_is_linearizable(clusters):
+def test_experiment_b_times_failover_and_is_linearizable(clusters, tmp_path):
     run = clusters.make("expb", up=False, nodes=3, pages=5, **FAST)
-    res = experiment.experiment(_args("b", ops=200), run)
+    plot = None if plots.missing() else tmp_path / "b.png"
+    res = experiment.experiment(_args("b", ops=200, plot=plot), run)
     rc, out = res.status, res.text()
     assert rc == 0, out
     rows = _table(out)
@@ -55,6 +58,12 @@ def test_experiment_b_times_failover_and_is_linearizable(clusters):
     assert "verdict: every history linearizable" in out
     assert (run.path / "experiment-b1.jsonl").stat().st_size > 0
     assert run.procs.running() == {}      # it started the cluster, so it stopped it
+    if plot is not None:                  # one column per run, its faults marked
+        shown = png_description(plot.read_bytes())
+        assert [(s["label"], s["faults"]) for s in shown] == [
+            (r.label, [f"{e.action} {e.target}" for e in r.events]) for r in res.results]
+        assert shown[0]["faults"][0] == "kill primary"
+        assert all(s["no_manager_spans"] >= 1 for s in shown)
 
 
 def test_experiment_a_leaves_a_running_cluster_running(clusters):

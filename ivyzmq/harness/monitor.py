@@ -157,21 +157,30 @@ class Monitor:
         return None
 
     def outage(self, t0: float, t1: float) -> tuple[float, float]:
-        """Seconds in [t0, t1] during which no manager served (each manager's state held
-        from one answer to the next), and seconds during which a manager of an older epoch
-        still said it served after a newer term had been seen (see `stale`)."""
+        """Seconds in [t0, t1] during which no manager served (see `no_manager_spans`), and
+        seconds during which a manager of an older epoch still said it served after a
+        newer term had been seen (see `stale`)."""
+        none = sum(b - a for a, b in self.no_manager_spans(t0, t1))
+        return none, self.stale(t0, t1)
+
+    def no_manager_spans(self, t0: float, t1: float) -> list[tuple[float, float]]:
+        """The stretches of [t0, t1] during which no manager served, each manager's state
+        held from one answer to the next (the shaded spans of a failover plot)."""
         state = {n: False for n in self.names}
-        none = 0.0
+        spans: list[tuple[float, float]] = []
         prev = t0
         for s in self.snapshot() + [Sample(t1, t1, "", False)]:
             t = min(max(s.sent, t0), t1)
             if t > prev:
                 if not any(state.values()):
-                    none += t - prev
+                    if spans and spans[-1][1] == prev:
+                        spans[-1] = (spans[-1][0], t)
+                    else:
+                        spans.append((prev, t))
                 prev = t
             if s.name:
                 state[s.name] = s.serving
-        return none, self.stale(t0, t1)
+        return spans
 
     def stale(self, t0: float, t1: float) -> float:
         """Two managers serving at once, counted only where proven: from the first answer

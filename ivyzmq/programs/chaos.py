@@ -60,6 +60,8 @@ def add_arguments(p) -> None:
                    help="tool for partitions (default: nft, else iptables)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
                    help="the daemons' log level (logs go to the run directory)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw ops/s and latency over time, "
+                   "faults marked, no-manager spans shaded (needs the `plot` extra)")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--netns", default="", help=argparse.SUPPRESS)
     p.add_argument("--partition-reason", default="", help=argparse.SUPPRESS)
@@ -137,6 +139,9 @@ def run(args) -> ChaosResult:
     if args.inside:
         from ivyzmq.programs.chaos_run import inside
         return inside(args)
+    from ivyzmq.plots import missing
+    if args.plot and missing():
+        raise Fail(f"--plot: {missing()}", 2)
     if args.nodes > 200:
         raise Fail("error: at most 200 nodes", 2)
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="ivychaos-"))
@@ -191,7 +196,8 @@ def _inner_argv(args, config: Path, run_dir: Path, firewall: str, reason: str,
             "--clients", str(args.clients), "--pages", str(args.pages),
             "--read-share", str(args.read_share), "--firewall", firewall,
             "--log-level", args.log_level,
-            f"--partition-reason={reason}", f"--netns={netns}"]
+            f"--partition-reason={reason}", f"--netns={netns}"] + (
+            ["--plot", str(Path(args.plot).resolve())] if args.plot else [])
 
 
 def _child(args, ns, inner: list[str]) -> ChaosResult:

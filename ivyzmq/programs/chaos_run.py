@@ -184,6 +184,14 @@ def inside(args) -> ChaosResult:
     o.clients.history.save(history_path)
     o.monitor.save(run_dir / "monitor.jsonl", o.t_start)
     summary = _summary(o, args, cluster, history_path, firewall, reason)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     lines = head + _report(o, cluster, history_path, firewall)
+    if args.plot:
+        from ivyzmq import plots
+        events = o.nemesis.events
+        t1 = max([o.t_end] + [ev.t for ev in events])
+        summary["plot"] = {"path": args.plot, "drawn": plots.write_png(args.plot, [
+            plots.panel(f"chaos, seed {args.seed}", o.ops, o.t_start, o.t_end, events,
+                        o.monitor.no_manager_spans(o.t_start, t1))], "ivy chaos")}
+        lines.append(f"plot: {args.plot}")
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return ChaosResult(lines, summary, 0 if summary["ok"] else 1)

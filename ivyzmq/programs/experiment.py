@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivyzmq import args as A
-from ivyzmq.programs import Result
+from ivyzmq.programs import Fail, Result
 from ivyzmq.programs.experiment_plans import FAULT_CYCLES, Run, plan
 
 NAME = "experiment"
@@ -45,6 +45,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=A.natural, default=1)
     p.add_argument("--cycles", type=A.count, default=FAULT_CYCLES,
                    help=f"fail/restart cycles in (c) and (d) (default {FAULT_CYCLES})")
+    p.add_argument("--plot", metavar="FILE.png", help="draw ops/s and latency over time, "
+                   "faults marked, no-manager spans shaded (needs the `plot` extra)")
 
 
 @dataclass
@@ -63,6 +65,8 @@ class RunResult:
     think: float
     t0: float
     error: str | None = None
+    ops: list = field(default_factory=list)       # the history, for --plot
+    spans: list = field(default_factory=list)     # (start, end) without a serving manager
 
     @property
     def ok(self) -> bool:
@@ -106,7 +110,8 @@ def run_once(dep, run: Run, *, clients: int, ops: int, pages: int, seed: int,
         handbacks=monitor.handbacks(t0, t_last + 1e-3 + SETTLE_TIMEOUT),
         terms=monitor.terms(t0 - 1.0, t_last + SETTLE_TIMEOUT), events=nemesis.events,
         verdict=res.verdict(), history_path=history_path, think=run.think, t0=t0,
-        error=None if nemesis.error is None else repr(nemesis.error))
+        error=None if nemesis.error is None else repr(nemesis.error),
+        ops=res.history.ops(), spans=monitor.no_manager_spans(t0, t_last))
 
 
 # -- the cluster as found ------------------------------------------------------------------
@@ -213,6 +218,7 @@ class ExperimentResult(Result):
     which: str
     head: str
     results: list[RunResult] = field(default_factory=list)
+    plot: str | None = None
 
     @property
     def status(self) -> int:
@@ -234,6 +240,8 @@ class ExperimentResult(Result):
             base, ft = rs
             lines.append(f"replication cost: {ft.elapsed:.3f} s with the backup / "
                          f"{base.elapsed:.3f} s without = {ft.elapsed / base.elapsed:.2f}x")
+        if self.plot:
+            lines.append(f"plot: {self.plot}")
         lines.append("verdict: every history linearizable" if self.ok else
                      "verdict: NOT every history is linearizable (or a nemesis failed)")
         return "\n".join(lines)
@@ -278,9 +286,18 @@ def experiment(args, dep) -> ExperimentResult:
                                         pages=args.pages, seed=seed + k, history_path=path))
     finally:
         state.restore()
+    if getattr(args, "plot", None):
+        from ivyzmq import plots
+        plots.write_png(args.plot, [plots.panel(r.label, r.ops, r.t0, r.t0 + r.elapsed,
+                                                r.events, r.spans) for r in out.results],
+                        f"experiment ({which})")
+        out.plot = args.plot
     return out
 
 
 def run(args) -> ExperimentResult:
     from ivyzmq.deploy import open_config
+    from ivyzmq.plots import missing
+    if args.plot and missing():
+        raise Fail(f"--plot: {missing()}", 2)
     return experiment(args, open_config(args.config, args.run_dir))
