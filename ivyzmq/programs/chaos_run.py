@@ -13,7 +13,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from ivyzmq import checker
+from ivyzmq import checker, progress
 from ivyzmq import config as C
 from ivyzmq.deploy import Deployment
 from ivyzmq.harness import agreement, netns
@@ -89,9 +89,10 @@ def _drive(args, dep: Deployment, steps: list[Step], firewall) -> Outcome:
         t_start = time.monotonic()
         nemesis = Nemesis(dep, monitor, faults_of(steps, dep.cluster), firewall)
         nemesis.start(t_start)
-        clients = run_clients(dep.cluster, clients=args.clients, pages=args.pages,
-                              read_share=args.read_share, seed=args.seed,
-                              duration=args.duration)
+        with progress.timed("chaos", args.duration):
+            clients = run_clients(dep.cluster, clients=args.clients, pages=args.pages,
+                                  read_share=args.read_share, seed=args.seed,
+                                  duration=args.duration)
         t_end = time.monotonic()
         nemesis.repair()
         problems = agreement.settle(lambda: dict(dep.status(timeout=1.0)),

@@ -74,8 +74,9 @@ class RunResult:
 
 
 def run_once(dep, run: Run, *, clients: int, ops: int, pages: int, seed: int,
-             history_path: Path, read_share: float = 0.5) -> RunResult:
-    """One workload under the run's schedule; the cluster must be up."""
+             history_path: Path, read_share: float = 0.5, done=None) -> RunResult:
+    """One workload under the run's schedule; the cluster must be up. `done` (a progress
+    bar) advances after each operation."""
     from ivyzmq.harness.failovers import failovers
     from ivyzmq.harness.monitor import SETTLE_TIMEOUT, Monitor
     from ivyzmq.harness.nemesis import Nemesis
@@ -85,6 +86,8 @@ def run_once(dep, run: Run, *, clients: int, ops: int, pages: int, seed: int,
     rngs = [random.Random(seed * 7919 + i) for i in range(clients)]
 
     def after_op(i: int, _op) -> None:
+        if done is not None:
+            done.advance()
         if run.think > 0:
             time.sleep(run.think * rngs[i].uniform(0.5, 1.5))   # the client's think time
 
@@ -267,6 +270,7 @@ def _run_json(r: RunResult) -> dict:
 
 def experiment(args, dep) -> ExperimentResult:
     """The experiment `args.which` on the Deployment `dep`."""
+    from ivyzmq.progress import bar
     cluster, which, seed = dep.cluster, args.which, args.seed
     clients = max(1, args.clients)
     t = cluster.timing
@@ -279,11 +283,13 @@ def experiment(args, dep) -> ExperimentResult:
     out = ExperimentResult(which, head)
     state = Found(dep)
     try:
-        for k, r in enumerate(runs):
-            state.prepare(r.names)
-            path = dep.path / f"experiment-{which}{k + 1}.jsonl"
-            out.results.append(run_once(dep, r, clients=clients, ops=args.ops,
-                                        pages=args.pages, seed=seed + k, history_path=path))
+        with bar(f"experiment {which}", len(runs) * args.ops) as done:
+            for k, r in enumerate(runs):
+                state.prepare(r.names)
+                path = dep.path / f"experiment-{which}{k + 1}.jsonl"
+                out.results.append(run_once(dep, r, clients=clients, ops=args.ops,
+                                            pages=args.pages, seed=seed + k,
+                                            history_path=path, done=done))
     finally:
         state.restore()
     if getattr(args, "plot", None):

@@ -72,7 +72,7 @@ def _fault(dep, rng: random.Random, args, i: int) -> str | None:
     return None
 
 
-def _operations(dep, res: HomeworkResult, args, rng: random.Random, history) -> list:
+def _operations(dep, res: HomeworkResult, args, rng: random.Random, history, done) -> list:
     from ivyzmq.client import connect
     from ivyzmq.harness.ops import run_tag, timed_op
     cluster = dep.cluster
@@ -94,6 +94,7 @@ def _operations(dep, res: HomeworkResult, args, rng: random.Random, history) -> 
             if event:
                 res.events.append(event)
             res.busy += time.monotonic() - t1
+            done.advance()
     finally:
         for mem in mems.values():
             mem.close()
@@ -105,6 +106,7 @@ def run(args) -> HomeworkResult:
     from ivyzmq.checker import check
     from ivyzmq.deploy import open_config
     from ivyzmq.harness import agreement
+    from ivyzmq.progress import bar
     from ivyzmq.history import History, counts
     dep = open_config(args.config, args.run_dir)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
@@ -114,7 +116,8 @@ def run(args) -> HomeworkResult:
     started = dep.up()
     dep.trace(clear=True)
     history = History()
-    rows = _operations(dep, res, args, rng, history)
+    with bar("homework", args.ops) as done:
+        rows = _operations(dep, res, args, rng, history, done)
     if primary not in dep.procs.running():
         dep.procs.start(primary)
         res.events.append(f"at the end: restarted {primary}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from dataclasses import dataclass, field
 
 from ivyzmq import args as A
@@ -61,9 +62,16 @@ class SimResult(Result):
 
 
 def _many(args, res: SimResult) -> None:
-    from ivyzmq.sim.runner import summarize
-    summary = summarize(range(args.start, args.start + args.seeds), max(1, args.jobs),
-                        args.kind, args.bug)
+    from ivyzmq.progress import bar
+    from ivyzmq.sim.runner import Summary, run_many
+    seeds, jobs = range(args.start, args.start + args.seeds), max(1, args.jobs)
+    t0 = time.perf_counter()
+    results = []
+    with bar("sim", len(seeds), "seeds") as done:
+        for one in run_many(seeds, jobs, args.kind, args.bug):
+            results.append(one)
+            done.advance()
+    summary = Summary(results, time.perf_counter() - t0, jobs)
     res.seeds, res.failures = len(summary.results), summary.failures()
     res.lines.append(summary.table())
     if res.failures:

@@ -59,9 +59,12 @@ class WorkloadResult(Result):
 def run(args) -> WorkloadResult:
     from ivyzmq.deploy import open_config
     from ivyzmq.harness.ops import run_clients
+    from ivyzmq.progress import bar
     dep = open_config(args.config, args.run_dir)
-    res = run_clients(dep.cluster, clients=args.clients, ops=args.ops,
-                      read_share=args.read_share, pages=args.pages, seed=args.seed)
+    with bar("workload", args.ops) as done:
+        res = run_clients(dep.cluster, clients=args.clients, ops=args.ops,
+                          read_share=args.read_share, pages=args.pages, seed=args.seed,
+                          after_op=lambda _i, _op: done.advance())
     path = Path(args.history) if args.history else dep.path / "history.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     res.history.save(path)
