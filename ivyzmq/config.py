@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import socket
 from pathlib import Path
@@ -125,10 +126,12 @@ def _check(c: Cluster) -> None:
         if not m.name or m.name.startswith("node") or m.name.isdigit():
             raise ConfigError(f"managers[{i}].name: {m.name!r} is empty or looks like a node name")
         if m.name in seen:
-            raise ConfigError(f"managers[{i}].name: duplicate name {m.name!r}")
-        seen[m.name] = m.name
+            raise ConfigError(f"managers[{i}].name: duplicate name {m.name!r} "
+                              f"(also {seen[m.name]})")
+        seen[m.name] = f"managers[{i}].name"
     _check_endpoints(c)
     t = c.timing
+    _check_finite(t)
     for name in ("heartbeat_interval", "retry_timeout", "redrive_timeout", "op_timeout"):
         if getattr(t, name) <= 0:
             raise ConfigError(f"timing.{name}: must be positive")
@@ -136,6 +139,15 @@ def _check(c: Cluster) -> None:
         raise ConfigError("timing.step_delay: must not be negative")
     if t.liveness < 1 or t.retries < 1:
         raise ConfigError("timing.liveness and timing.retries: must be at least 1")
+
+
+def _check_finite(t: Timing) -> None:
+    """NaN passes every comparison the range checks make, and an infinite time-out is a
+    hang: no timing value may be either."""
+    for f in msgspec.structs.fields(t):
+        value = getattr(t, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"timing.{f.name}: must be a finite number, got {value}")
 
 
 def _check_endpoints(c: Cluster) -> None:
