@@ -36,7 +36,20 @@ class PageSizeError(IvyError, ValueError):
 
 
 class IvyTimeout(IvyError, TimeoutError):
-    """No answer in time. For a write this means unknown: it may still take effect."""
+    """No answer in time. For a write this means unknown: it may still take effect.
+
+    The attributes say what was waited for, so that a program can tell a paused owner
+    from a dead manager without parsing the message: `endpoint` (the daemon asked),
+    `waited` (seconds) and `page` (of a read or write). `peer`, the process the node was
+    itself waiting on for the page (its owner, or a manager), and `since`, how many
+    seconds it had been waiting on it, stay None until a node reports them."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None,
+                 waited: float | None = None, page: int | None = None,
+                 peer: str | None = None, since: float | None = None):
+        super().__init__(message)
+        self.endpoint, self.waited, self.page = endpoint, waited, page
+        self.peer, self.since = peer, since
 
 
 # The one place a reply's error code becomes an exception class (no code: IvyError).
@@ -82,7 +95,9 @@ class Channel:
             if left <= 0 or not sock.poll(left * 1000):
                 if self.fresh_after_timeout:
                     self.close()
-                raise IvyTimeout(f"no answer from {self.endpoint} within {timeout:g} s")
+                raise IvyTimeout(f"no answer from {self.endpoint} within {timeout:g} s",
+                                 endpoint=self.endpoint, waited=timeout,
+                                 page=getattr(msg, "page", None))
             try:
                 reply, data = P.decode(sock.recv_multipart())
             except P.ProtocolError as exc:
