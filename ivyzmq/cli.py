@@ -186,9 +186,12 @@ def _run(args, cluster: C.Cluster, **kw) -> Deployment:
 
 
 def _names(cluster: C.Cluster, text: str | None) -> list[str] | None:
-    if not text:
+    if text is None:
         return None
     names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:       # not "all of them": that is leaving --only out
+        raise Fail(f"--only {text!r} names no daemon (have: "
+                   f"{', '.join(cluster.daemon_names())})", 2)
     for n in names:
         if n not in cluster.daemon_names():
             raise Fail(f"no daemon named {n!r} (have: {', '.join(cluster.daemon_names())})", 2)

@@ -175,6 +175,17 @@ def test_a_left_out_page_count_fits_a_small_cluster(tmp_path, pages, expected):
     assert args.pages == pages
 
 
+@pytest.mark.parametrize("only", [",,,", "", " , "])
+def test_up_only_naming_no_daemon_starts_nothing(capsys, monkeypatch, five, tmp_path, only):
+    """`--only ,` is not `--only` left out: it would have started the whole cluster."""
+    started = []
+    monkeypatch.setattr(cli.Deployment, "up", lambda self, names=None: started.append(names))
+    rc, out, err = ivy(capsys, "up", "--only", only, "-c", five, "--run-dir", tmp_path)
+    assert (rc, out, started) == (2, "", [])
+    assert err == (f"ivy up: --only {only!r} names no daemon (have: primary, backup, node0, "
+                   "node1, node2)\n")
+
+
 # -- no traceback ----------------------------------------------------------------------------
 
 def _boom(args, cluster):
