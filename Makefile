@@ -18,7 +18,7 @@ help:
 	@echo "make test         the test suite (what CI runs)"
 	@echo "make sim          deterministic simulation, SEEDS=$(SEEDS) seeds"
 	@echo "make chaos        real-process chaos run, DURATION=$(DURATION) s"
-	@echo "make bench        latency and throughput table beside a raw pyzmq baseline"
+	@echo "make bench        latency and throughput table beside a raw pyzmq baseline (CDF=file.png: latency CDFs too)"
 	@echo "make experiments  the fault-tolerance experiments (a)-(d)"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -55,7 +55,7 @@ chaos: venv
 	$(IVY) chaos --duration $(DURATION)
 
 bench: venv plotdeps
-	$(BIN)/python bench/bench.py
+	$(BIN)/python bench/bench.py $(if $(CDF),--cdf $(CDF))
 
 experiments: venv
 	for x in a b c d; do $(IVY) experiment $$x -c config/ten.yaml || exit 1; done

@@ -50,6 +50,7 @@ from common import BLOCK, EMBED_NODE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZ
 from cpu import cpu_per_cycle, print_cpu
 from measure import (Clients, embedded_hit, embedded_row, interleaved, read_fault_block, row,
                      write_fault_block)
+from metrics_cost import NAME as METRICS_ROW, metrics_row
 from ours import OurCluster
 from raw import RawCluster
 from table import print_table
@@ -74,11 +75,12 @@ class Bench:
     """Both clusters, a client per node of each, and the rows measured so far."""
 
     def __init__(self, workdir: Path, sizes: Sizes, cpu: bool):
-        self.sizes, self.want_cpu = sizes, cpu
+        self.sizes, self.want_cpu, self.workdir = sizes, cpu, workdir
         self.ours = OurCluster(workdir, N_NODES, PAGES, PAGE_SIZE)
         self.raw = RawCluster(N_NODES, PAGES, PAGE_SIZE)
         self.clients = {"ours": Clients(self.ours.client), "raw": Clients(self.raw.client)}
         self.rows: list[dict] = []
+        self.samples: dict[str, tuple[list[float], list[float]]] = {}   # for --cdf
         self.cpu: tuple[dict, dict] | None = None
 
     def run(self) -> None:
@@ -96,6 +98,7 @@ class Bench:
         self.fault_rows("primary+backup")
         self.throughput_rows("primary+backup", ("hot",))
         self.rows.append(embedded_row(*emb))
+        self.metrics_row()
 
     def start(self) -> tuple[dict, dict]:
         """Start both clusters; on the way, measure the embedded read hit (returned)."""
@@ -129,6 +132,7 @@ class Bench:
         o, r = interleaved(rblock, self.sizes.n_read, BLOCK)
         self.rows.append(row(f"read fault [{config}]",
                              "client->node ... ->client round trip of a read that faults", o, r))
+        self.samples[self.rows[-1]["name"]] = (o, r)
         log(f"read fault [{config}] done")
         for copies in (0, 1, 4):
             wstate: dict = {"ours": {}, "raw": {}}
@@ -141,6 +145,7 @@ class Bench:
             self.rows.append(row(f"write fault, {copies} copies [{config}]",
                                  "client->node ... ->client round trip of a write that faults",
                                  o, r))
+            self.samples[self.rows[-1]["name"]] = (o, r)
             log(f"write fault {copies} copies [{config}] done")
 
     def throughput_rows(self, config: str, which: tuple[str, ...]) -> None:
@@ -163,6 +168,10 @@ class Bench:
                                     merge_tp(res["raw"])))
             log(f"{label} [{config}] done")
 
+    def metrics_row(self) -> None:
+        measured, self.samples[METRICS_ROW] = metrics_row(self.workdir, self.sizes.n_read)
+        self.rows.append(measured)
+
     def close(self) -> None:
         """Stop everything started (by os_pid)."""
         for c in self.clients.values():
@@ -181,6 +190,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs)")
     ap.add_argument("--cpu", action="store_true",
                     help="also print the CPU time each process spends per read fault")
+    ap.add_argument("--cdf", metavar="FILE.png", help="also draw each fault row's latency "
+                    "CDF, ours beside raw (needs matplotlib: the `plot` extra)")
     return ap.parse_args(argv)
 
 
@@ -225,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         print_cpu(*bench.cpu)
     if args.json:
         write_json(args.json, bench, args.quick, elapsed, load)
+    if args.cdf:
+        from cdf import write_cdf
+        write_cdf(args.cdf, bench.samples)
+        log(f"latency CDFs written to {args.cdf}")
     return 0
 
 

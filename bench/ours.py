@@ -18,11 +18,12 @@ WAIT = 30.0            # s for daemons to answer, a manager to serve, the backup
 
 
 class OurCluster:
-    def __init__(self, workdir: Path, n_nodes: int, pages: int, page_size: int):
+    def __init__(self, workdir: Path, n_nodes: int, pages: int, page_size: int,
+                 metrics: bool = False, name: str = "bench"):
         data = configs.cluster_dict(n_nodes, pages, page_size=page_size, timing=TIMING,
-                                    **TIMING_OVERRIDES)
-        self.config_path = configs.write(workdir / "bench.yaml", data)
-        self.dep: Deployment = open_config(str(self.config_path), workdir / "run")
+                                    metrics=metrics, **TIMING_OVERRIDES)
+        self.config_path = configs.write(workdir / f"{name}.yaml", data)
+        self.dep: Deployment = open_config(str(self.config_path), workdir / f"run-{name}")
         self.cluster = self.dep.cluster
 
     def start(self, names: list[str]) -> None:

@@ -84,6 +84,11 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("name", help="daemon name: a manager name or nodeK")
     p = cmd("restart", "start one daemon again (killing it first if it runs)")
     p.add_argument("name")
+    p = cmd("metrics", "one daemon's Prometheus metrics, or a line for each daemon")
+    p.add_argument("name", nargs="?", help="daemon name (default: a summary of each)")
+    p = cmd("top", "a live view of the cluster (q quits); one snapshot when not a terminal")
+    p.add_argument("--interval", type=float, default=0.3, help="seconds between looks")
+    p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     for name in programs.NAMES:
         mod = programs.load(name)
         p = cmd(name, mod.HELP)
@@ -277,10 +282,21 @@ def cmd_restart(args, cluster):
     print(f"restarted {args.name}")
 
 
+def cmd_metrics(args, cluster):
+    from ivyzmq import scrape
+    return scrape.command(args, cluster)
+
+
+def cmd_top(args, cluster):
+    from ivyzmq import top
+    return top.run(cluster, max(0.05, args.interval), args.once)
+
+
 COMMANDS = {
     "up": cmd_up, "down": cmd_down, "status": cmd_status, "read": cmd_read,
     "write": cmd_write, "trace": cmd_trace, "kill": _signal("kill"),
     "pause": _signal("pause"), "resume": _signal("resume"), "restart": cmd_restart,
+    "metrics": cmd_metrics, "top": cmd_top,
 }
 
 if __name__ == "__main__":

@@ -53,11 +53,13 @@ class ManagerSpec(_Strict):
     name: str
     endpoint: str      # ROUTER: nodes, peers and tools talk to the manager here
     heartbeat: str     # PUB: heartbeats for the other managers
+    metrics: str | None = None   # "HOST:PORT": serve Prometheus metrics there (off if absent)
 
 
 class NodeSpec(_Strict):
     id: int
     endpoint: str      # ROUTER: page transfers, manager messages and client requests
+    metrics: str | None = None   # "HOST:PORT": serve Prometheus metrics there (off if absent)
 
     @property
     def name(self) -> str:

@@ -10,7 +10,7 @@ import time
 from loguru import logger
 
 from ivyzmq import config as C
-from ivyzmq import logs
+from ivyzmq import logs, metrics
 from ivyzmq import protocol as P
 from ivyzmq.transport import Transport
 
@@ -53,7 +53,9 @@ def serve(cls, cluster: C.Cluster, pid: int, args: argparse.Namespace) -> int:
     setup_logging(cluster.name(pid), args.log_file, args.log_level, args.log_format)
     try:
         daemon = cls(cluster, pid)
-    except Exception as exc:      # e.g. the endpoint is taken
+        if (where := metrics.start(daemon)) is not None:
+            logger.info("{} metrics at http://{}:{}/metrics", daemon.name, *where)
+    except Exception as exc:      # e.g. the endpoint or the metrics port is taken
         logger.error("cannot start: {}", exc)
         return 1
     daemon.install_signals()

@@ -43,6 +43,7 @@ class Transport:
         self.sub: zmq.Socket | None = None
         self.lc = 0
         self.trace: deque[P.TraceRow] = deque(maxlen=TRACE_LIMIT)
+        self.counting = None     # a metrics.Counting while the daemon serves metrics
 
     def enable_heartbeats(self) -> None:
         """Managers: publish on our heartbeat endpoint, subscribe to every peer's."""
@@ -80,15 +81,22 @@ class Transport:
         if sock is None:
             logger.error("no daemon {} to send {} to; dropped", dest, P.type_name(msg))
             return
+        frames = P.encode(msg, payload)
+        if self.counting is not None:
+            self.counting.sent_msg(dest, msg, frames)
         try:
-            sock.send_multipart(P.encode(msg, payload), zmq.NOBLOCK)
+            sock.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
             logger.warning("queue to {} is full; dropped {}", dest, P.type_name(msg))
+            if self.counting is not None:
+                self.counting.dropped += 1
 
     def reply(self, ident: bytes, msg: P.Msg, payload: bytes | None = None) -> None:
         """Answer a tool or client program through the inbox."""
         msg.sender = self.pid
         frames = [ident] + P.encode(msg, payload)
+        if self.counting is not None:
+            self.counting.sent_msg(-1, msg, frames[1:])
         try:
             self.inbox.send_multipart(frames, zmq.NOBLOCK)
         except zmq.ZMQError as exc:
@@ -129,12 +137,16 @@ class Transport:
             msg, payload = P.decode(frames)
         except P.ProtocolError as exc:
             logger.warning("bad frame from {!r}: {}", ident, exc)
+            if self.counting is not None:
+                self.counting.bad_frames += 1
             if ident != b"<heartbeat>":
                 self.reply(ident, P.ErrorReply(error=f"bad message: {exc}"))
             return None
         if msg.lc > self.lc:
             self.lc = msg.lc
         self.lc += 1
+        if self.counting is not None:
+            self.counting.received_msg(msg, frames)
         return msg, payload
 
     def trace_rows(self, clear: bool) -> list[P.TraceRow]:

@@ -8,18 +8,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ivyzmq import plots
+from test_pictures import png_description
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_quick_bench_reports_every_row(tmp_path):
-    out = tmp_path / "bench.json"
+    out, png = tmp_path / "bench.json", tmp_path / "cdf.png"
+    cdf = [] if plots.missing() else ["--cdf", str(png)]
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--quick",
-                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+                           "--json", str(out), *cdf], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "read fault [1 mgr]" in proc.stdout and "embedded read hit" in proc.stdout
     rows = json.loads(out.read_text())
     rows = rows["rows"] if isinstance(rows, dict) else rows
     names = " ".join(json.dumps(r) for r in rows)
     for what in ("read fault", "write fault, 0 copies", "write fault, 4 copies",
-                 "throughput", "primary+backup", "embedded read hit"):
+                 "throughput", "primary+backup", "embedded read hit",
+                 "read fault, metrics on / off"):
         assert what in names, f"no row for {what!r}"
+    if cdf:             # a CDF panel per fault row, each with both systems' samples
+        shown = png_description(png.read_bytes())
+        faults = [r for r in rows if r["name"].startswith(("read fault", "write fault"))]
+        assert [(s["row"], s["ours"], s["raw"]) for s in shown] == [
+            (r["name"], r["ours"]["n"], r["raw"]["n"]) for r in faults]

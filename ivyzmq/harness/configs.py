@@ -27,10 +27,11 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 
 def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"), *,
                  page_size: int = 4096, failback: bool = True, timing: str = "default",
-                 own_addresses: bool = False, **overrides) -> dict:
+                 own_addresses: bool = False, metrics: bool = False, **overrides) -> dict:
     """A config as plain data. `timing` names a preset; keyword overrides change single
     timing values. With own_addresses (inside a fresh namespace) every daemon gets a
-    127.0.0.x of its own and fixed ports; else free ports on 127.0.0.1."""
+    127.0.0.x of its own and fixed ports; else free ports on 127.0.0.1. With metrics every
+    daemon serves Prometheus metrics on a port of its own."""
     m = len(managers)
     if own_addresses:
         mgr = [(f"127.0.0.{2 + i}", 5000, 5001) for i in range(m)]
@@ -40,12 +41,19 @@ def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),
         mgr = [("127.0.0.1", ports[2 * i], ports[2 * i + 1]) for i in range(m)]
         nds = [("127.0.0.1", ports[2 * m + i]) for i in range(nodes)]
     timing_values = msgspec.structs.asdict(C.TIMING_PRESETS[timing]) | overrides
-    return {
+    data = {
         "pages": pages, "page_size": page_size, "failback": failback, "timing": timing_values,
         "managers": [{"name": name, "endpoint": f"tcp://{h}:{p}", "heartbeat": f"tcp://{h}:{q}"}
                      for name, (h, p, q) in zip(managers, mgr)],
         "nodes": [{"id": i, "endpoint": f"tcp://{h}:{p}"} for i, (h, p) in enumerate(nds)],
     }
+    if metrics:
+        specs = data["managers"] + data["nodes"]
+        hosts = [h for h, *_ in mgr] + [h for h, _ in nds]
+        ports = [9100] * len(specs) if own_addresses else free_ports(len(specs))
+        for spec, host, port in zip(specs, hosts, ports):
+            spec["metrics"] = f"{host}:{port}"
+    return data
 
 
 def write(path: str | Path, data: dict) -> Path:
