@@ -131,7 +131,7 @@ def _nodes(w: Watcher):
     return t
 
 
-def headline(w: Watcher) -> str:
+def headline(w: Watcher, live: bool = True) -> str:
     serving = w.serving if w.lost_at is None and w.serving else "[red]none"
     line = f"[bold]ivy top[/]  {time.strftime('%H:%M:%S')}  serving: {serving}"
     f = w.failover
@@ -141,12 +141,12 @@ def headline(w: Watcher) -> str:
                  f"{f.without:.1f} s without a serving manager")
     else:
         line += "  last failover: none seen"
-    return line + "  (q quits)"
+    return line + ("  (q quits)" if live else "")
 
 
-def view(w: Watcher):
+def view(w: Watcher, live: bool = True):
     from rich.console import Group
-    return Group(headline(w), _managers(w), _nodes(w))
+    return Group(headline(w, live), _managers(w), _nodes(w))
 
 
 def _key(timeout: float) -> str | None:
@@ -161,7 +161,7 @@ def run(cluster: Cluster, interval: float = 0.3, once: bool = False) -> int:
     w = Watcher(cluster)
     w.look()
     if once or not console.is_terminal:
-        console.print(view(w))
+        console.print(view(w, live=False))
         return 0
     import termios
     import tty

@@ -73,6 +73,7 @@ def test_top_piped_prints_one_snapshot(clusters):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.count("ivy top") == 1 and "serving: primary@" in out
+    assert "q quits" not in out
     r = rows(out)
     assert r["primary"][1] == "active" and r["node0"][1] == "idle"
     assert r["node0"][4] == "-"      # no metrics in this config: no rates
