@@ -58,7 +58,7 @@ bench: venv plotdeps
 	$(BIN)/python bench/bench.py $(if $(CDF),--cdf $(CDF))
 
 experiments: venv
-	for x in a b c d; do $(IVY) experiment $$x -c config/ten.yaml || exit 1; done
+	for x in a b c d e; do $(IVY) experiment $$x -c config/ten.yaml || exit 1; done
 
 clean:
 	rm -rf $(VENV) .ivy *.egg-info .pytest_cache

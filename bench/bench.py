@@ -46,7 +46,7 @@ from loguru import logger
 
 from ivyzmq.client import embed
 
-from common import BLOCK, EMBED_NODE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZE, PAGES, log
+from common import BLOCK, EMBED_NODE, EMBED_PAGE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZE, PAGES, log
 from cpu import cpu_per_cycle, print_cpu
 from measure import (Clients, embedded_hit, embedded_row, interleaved, read_fault_block, row,
                      write_fault_block)
@@ -84,7 +84,7 @@ class Bench:
         self.cpu: tuple[dict, dict] | None = None
 
     def run(self) -> None:
-        emb = self.start()
+        self.start()
         self.fault_rows("1 mgr")
         if self.want_cpu:
             self.cpu = (cpu_per_cycle(self.clients["ours"], self.ours.os_pids(),
@@ -97,29 +97,29 @@ class Bench:
         self.raw.use_backup()
         self.fault_rows("primary+backup")
         self.throughput_rows("primary+backup", ("hot",))
-        self.rows.append(embedded_row(*emb))
+        self.rows.append(embedded_row(*self.embedded()))
         self.metrics_row()
 
-    def start(self) -> tuple[dict, dict]:
-        """Start both clusters; on the way, measure the embedded read hit (returned)."""
+    def start(self) -> None:
         log(f"starting {N_NODES} node daemons + primary (and {N_NODES} raw nodes + manager)")
-        # node 9 is hosted in this process first (embed), so start the others now.
-        names = ["primary"] + [f"node{i}" for i in range(N_NODES) if i != EMBED_NODE]
+        names = ["primary"] + [f"node{i}" for i in range(N_NODES)]
         self.ours.start(names)
         self.raw.up()
-        # The managers wait for every node's page table before they serve, node 9's
-        # included: the node hosted here by embed() answers them.
+        self.ours.wait(names)
+        log("cluster up")
+
+    def embedded(self) -> tuple[dict, dict]:
+        """The embedded read hit, last: node 9's daemon makes way for a node hosted in this
+        process. That is a new incarnation of node 9, so the old one's pages are lost (the
+        bench is done with them); the hosted node writes page EMBED_PAGE, which a live node
+        owns, to hold it, and reads it back from memory."""
+        self.ours.dep.procs.stop(f"node{EMBED_NODE}")
         mem = embed(self.ours.cluster, EMBED_NODE)
         try:
-            self.ours.wait(names)
-            emb = embedded_hit(mem, self.sizes.emb_batches)
+            mem.write(EMBED_PAGE, b"embedded")
+            return embedded_hit(mem, self.sizes.emb_batches)
         finally:
             mem.close()
-        # Node 9 only served hits of its own page: a fresh daemon takes over its state.
-        self.ours.start([f"node{EMBED_NODE}"])
-        self.ours.wait([f"node{EMBED_NODE}"])
-        log("cluster up")
-        return emb
 
     def fault_rows(self, config: str) -> None:
         """The remote read fault, then write faults with 0, 1 and 4 read copies."""

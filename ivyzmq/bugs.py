@@ -21,6 +21,11 @@ _DESCRIPTIONS: dict[str, str] = {
                            "have it",
     "no_dedupe": "the manager runs a retried request again",
     "forward_each_confirmation": "one WriteForward per InvalidateConfirmation (a classic trap)",
+    "no_lease": "a node answers local hits without a lease (a node declared dead while it "
+                "was paused serves its old copies when it wakes)",
+    "declare_alone": "a manager that hears no other manager declares silent nodes dead (the "
+                     "old side of a partition lets writes skip a node that follows the new "
+                     "side and still reads its copy)",
 }
 
 NAMES: tuple[str, ...] = tuple(_DESCRIPTIONS)

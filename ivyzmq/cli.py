@@ -82,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
     for name, what in [("kill", "SIGKILL"), ("pause", "SIGSTOP"), ("resume", "SIGCONT")]:
         p = cmd(name, f"send {what} to one daemon of the running cluster")
         p.add_argument("name", help="daemon name: a manager name or nodeK")
-    p = cmd("restart", "start one daemon again (killing it first if it runs)")
+    p = cmd("restart", "start one daemon again (killing it first if it runs); a node comes "
+            "back empty, as a new incarnation, and rejoins")
     p.add_argument("name")
     p = cmd("metrics", "one daemon's Prometheus metrics, or a line for each daemon")
     p.add_argument("name", nargs="?", help="daemon name (default: a summary of each)")
@@ -275,9 +276,7 @@ def _signal(what: str):
 
 
 def cmd_restart(args, cluster):
-    if cluster.pid_of(args.name) < len(cluster.nodes):
-        raise Fail(f"{args.name} is a node: a node's pages live only in its memory, so a "
-                   "restarted node cannot rejoin a running cluster (restart managers only)")
+    cluster.pid_of(args.name)
     _run(args, cluster).restart(args.name)
     print(f"restarted {args.name}")
 

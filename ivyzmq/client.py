@@ -35,6 +35,20 @@ class PageSizeError(IvyError, ValueError):
     """The data does not fit the page at that offset (ErrorCode.SIZE)."""
 
 
+class PageLostError(IvyError):
+    """The page's owner died holding its only copy (replicas: 0): `page` and the dead
+    `node` say which (ErrorCode.LOST). Other pages are not affected."""
+
+    def __init__(self, text: str, page: int | None = None, node: int | None = None):
+        super().__init__(text)
+        self.page, self.node = page, node
+
+
+class NodeFencedError(IvyError):
+    """The node serving the request was declared dead while it waited, and rejoined with
+    an empty memory (ErrorCode.FENCED); the operation did not take effect."""
+
+
 class IvyTimeout(IvyError, TimeoutError):
     """No answer in time. For a write this means unknown: it may still take effect.
 
@@ -55,7 +69,8 @@ class IvyTimeout(IvyError, TimeoutError):
 # The one place a reply's error code becomes an exception class (no code: IvyError).
 _ERRORS: dict[P.ErrorCode, type[IvyError]] = {
     P.ErrorCode.RANGE: PageRangeError, P.ErrorCode.SIZE: PageSizeError,
-    P.ErrorCode.REQUEST: IvyError,
+    P.ErrorCode.REQUEST: IvyError, P.ErrorCode.LOST: PageLostError,
+    P.ErrorCode.FENCED: NodeFencedError,
 }
 
 
@@ -152,7 +167,7 @@ class Memory:
     def read(self, page: int) -> bytes:
         self._check(page)
         reply, data = self.request(P.ClientRead(page=page, cid=next(self._cids)))
-        self._raise(reply)
+        self._raise(reply, page)
         return data or b""
 
     def write(self, page: int, data: bytes, offset: int = 0) -> None:
@@ -160,12 +175,16 @@ class Memory:
         self._check(page, data, offset)
         reply, _ = self.request(P.ClientWrite(page=page, offset=offset, cid=next(self._cids)),
                                 data)
-        self._raise(reply)
+        self._raise(reply, page)
 
     @staticmethod
-    def _raise(reply: P.ClientReply) -> None:
-        if reply.error is not None:
-            raise _ERRORS.get(reply.code, IvyError)(reply.error)
+    def _raise(reply: P.ClientReply, page: int) -> None:
+        if reply.error is None:
+            return
+        exc = _ERRORS.get(reply.code, IvyError)(reply.error)
+        if isinstance(exc, PageLostError):
+            exc.page, exc.node = page, reply.peer
+        raise exc
 
     def close(self) -> None:
         with self._lock:
@@ -194,12 +213,13 @@ class EmbeddedMemory(Memory):
         self._thread = threading.Thread(target=self.daemon.run, name=f"ivy-node{node}",
                                         daemon=True)
         self._thread.start()
-        self._data = self.daemon.core.data
+        self._core = self.daemon.core
+        self._data = self._core.data
 
     def read(self, page: int) -> bytes:
         if type(page) is int and 0 <= page < len(self._data):
             hit = self._data[page]
-            if hit is not None:
+            if hit is not None and self._core.may_hit(time.monotonic()):
                 return hit
         return super().read(page)
 

@@ -34,10 +34,15 @@ class Timing(_Strict):
     redrive_timeout: float = 2.0      # a manager re-sends the messages of a stuck operation (s)
     step_delay: float = 0.0           # demo knob: pause before acting on each state change (s)
     op_timeout: float = 10.0          # a client gives up waiting for one read or write (s)
+    node_liveness: float = 0.0        # a node silent this long is dead (s); 0: dead_after
 
     @property
     def dead_after(self) -> float:
         return self.heartbeat_interval * self.liveness
+
+    @property
+    def node_dead_after(self) -> float:
+        return self.node_liveness or self.dead_after
 
 
 # Named timings for generated clusters (chaos runs, benchmarks, tests): the defaults above,
@@ -139,6 +144,8 @@ def _check(c: Cluster) -> None:
             raise ConfigError(f"timing.{name}: must be positive")
     if t.step_delay < 0:
         raise ConfigError("timing.step_delay: must not be negative")
+    if t.node_liveness < 0:
+        raise ConfigError("timing.node_liveness: must not be negative (0: as the managers')")
     if t.liveness < 1 or t.retries < 1:
         raise ConfigError("timing.liveness and timing.retries: must be at least 1")
 

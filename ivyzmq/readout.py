@@ -38,7 +38,8 @@ def heading(name: str, reply: P.StatusReply | None, kind: str) -> str:
         return f"{label}: not answering"
     if kind == "manager":
         state = "serving" if reply.serving else "not serving"
-        return f"{label}: {reply.role}, epoch {reply.epoch}, {state}"
+        dead = f"; dead: {', '.join(f'node{n}' for n in reply.dead)}" if reply.dead else ""
+        return f"{label}: {reply.role}, epoch {reply.epoch}, {state}{dead}"
     return f"{label}:"
 
 
@@ -52,7 +53,8 @@ def status_text(cluster: Cluster, replies: list[tuple[str, P.StatusReply | None]
             continue
         if kind == "manager":
             lines.append(_row("Record", "Owner_ID", "copy_set"))
-            lines += [_row(r.page, r.owner, copy_set_text(r.copy_set)) for r in reply.records]
+            lines += [_row(r.page, f"lost({r.owner})" if r.lost else r.owner,
+                           copy_set_text(r.copy_set)) for r in reply.records]
         else:
             lines.append(_row("Page", "isOwner", "Access"))
             lines += [_row(r.page, str(r.is_owner).lower(), r.access) for r in reply.pages]
@@ -67,8 +69,9 @@ def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
             continue
         item = {"name": name, "answering": True, "kind": reply.kind, "epoch": reply.epoch}
         if reply.kind == "manager":
-            item.update(role=reply.role, serving=reply.serving,
-                        pages=[{"page": r.page, "owner": r.owner, "copy_set": r.copy_set}
+            item.update(role=reply.role, serving=reply.serving, dead=reply.dead,
+                        pages=[{"page": r.page, "owner": r.owner, "copy_set": r.copy_set,
+                                **({"lost": True} if r.lost else {})}
                                for r in reply.records])
         else:
             item["pages"] = [{"page": r.page, "is_owner": r.is_owner, "access": r.access}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "ivyzmq"
-CORES = ["node/core.py", "manager/core.py", "manager/pages.py", "manager/roles.py"]
+CORES = ["node/core.py", "node/membership.py", "manager/core.py", "manager/pages.py",
+         "manager/roles.py", "manager/members.py", "manager/replication.py"]
 IO = {"zmq", "ivyzmq.transport", "ivyzmq.daemon", "ivyzmq.node.daemon",
       "ivyzmq.manager.daemon"}
 
@@ -69,8 +70,13 @@ def test_cores_import_no_io_clock_or_thread(path):
     assert not bad, f"{path} imports {sorted(bad)}"
 
 
-def test_catalogue_imports_only_msgspec():
-    assert top(imports_of("ivyzmq.protocol")) <= {"__future__", "msgspec", "typing", "enum"}
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("ivyzmq.protocol")))
+def test_catalogue_imports_only_msgspec(name):
+    found = imports_of(name)
+    outside = {n for n in found if n.split(".")[0] == "ivyzmq"} - \
+        {n for n in found if n == "ivyzmq" or n.startswith("ivyzmq.protocol")}
+    assert top(found) <= {"__future__", "msgspec", "typing", "enum", "ivyzmq"}, found
+    assert not outside, f"{name} imports {sorted(outside)}"
 
 
 @pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("ivyzmq.sim")))

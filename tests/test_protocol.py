@@ -45,8 +45,8 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
                   queue=[P.Req("read", 0, 56)], last_rid={2: 55, 0: 56}),
     ]), None),
     P.ReplicateAck: (P.ReplicateAck(seq=5, sender=4, epoch=2), None),
-    P.Snapshot: (P.Snapshot(seq=6, sender=3, epoch=2, pages=[P.PageRec(page=0, owner=0)]),
-                 None),
+    P.Snapshot: (P.Snapshot(seq=6, sender=3, epoch=2, pages=[P.PageRec(page=0, owner=0)],
+                            members=[P.Member(0, 5), P.Member(1, 3, True)]), None),
     P.SnapshotRequest: (P.SnapshotRequest(sender=4, epoch=2), None),
     P.Handback: (P.Handback(sender=4, epoch=3), None),
     P.ClientRead: (P.ClientRead(page=2, cid=8), None),
@@ -60,6 +60,11 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.TraceQuery: (P.TraceQuery(clear=True), None),
     P.TraceReply: (P.TraceReply(rows=[P.TraceRow(5, "ReadRequest", 2, 3, 1, 2)]), None),
     P.ErrorReply: (P.ErrorReply(error="bad message: nope"), None),
+    P.Lost: (P.Lost(page=1, requester=2, rid=7, opseq=3, owner=1, sender=3, epoch=2), None),
+    P.NodeBeat: (P.NodeBeat(inc=5, member=True, t=12.5, sender=1, epoch=2), None),
+    P.NodeBeatAck: (P.NodeBeatAck(t=12.5, sender=3, epoch=2), None),
+    P.Admit: (P.Admit(inc=5, fresh=False, sender=3, epoch=2), None),
+    P.Fenced: (P.Fenced(inc=5, sender=3, epoch=2), None),
 }
 
 

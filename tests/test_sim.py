@@ -138,7 +138,8 @@ def broken(request):
 
 
 CAUGHT = [("skip_invalidation",), ("accept_old_epoch",), ("trust_replica",), ("no_dedupe",),
-          ("forward_each_confirmation",), ("trust_replica", "replicate_after_act")]
+          ("forward_each_confirmation",), ("trust_replica", "replicate_after_act"),
+          ("no_lease",), ("declare_alone",)]
 
 
 def _caught(broken, limit: int = BUG_SEED_LIMIT):
@@ -179,8 +180,12 @@ def test_replicate_after_act_alone_is_masked(broken):
 # -- the checker itself -------------------------------------------------------------------
 
 def _fresh() -> World:
-    """A world before its first step: node p % 5 owns page p with ReadWrite."""
-    return World(1, SimConfig(nodes=5, managers=2, pages=3))
+    """A world before its first step, its nodes admitted: node p % 5 owns page p with
+    ReadWrite."""
+    w = World(1, SimConfig(nodes=5, managers=2, pages=3))
+    for nd in w.nodes.values():
+        nd.member = True
+    return w
 
 
 def _two_owners(w):

@@ -11,16 +11,18 @@ from ivyzmq import protocol as P
 
 
 def page_problems(rec: P.RecordRow, nodes: Mapping[int, Sequence[P.PageRow]]) -> list[str]:
-    """One page: a single owner, the manager's owner and copy_set as the nodes say, and a
-    writer only where nobody else has access."""
+    """One page: a single owner (none if the page is lost), the manager's owner and
+    copy_set as the nodes say, and a writer only where nobody else has access."""
     page = rec.page
     owners = [n for n, rows in nodes.items() if rows[page].is_owner]
     readers = sorted(n for n, rows in nodes.items()
                      if rows[page].access == "Read" and not rows[page].is_owner)
     writers = [n for n, rows in nodes.items() if rows[page].access == "ReadWrite"]
     out = []
-    if owners != [rec.owner]:
-        out.append(f"page {page}: manager says owner {rec.owner}, nodes say {owners}")
+    expected = [] if rec.lost else [rec.owner]
+    if owners != expected:
+        out.append(f"page {page}: manager says owner {rec.owner}"
+                   f"{' (lost)' if rec.lost else ''}, nodes say {owners}")
     if writers and (writers != [rec.owner] or readers):
         out.append(f"page {page}: writer {writers} beside readers {readers}")
     if readers != sorted(rec.copy_set):

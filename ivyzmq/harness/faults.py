@@ -31,12 +31,14 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in [
-    Kind("kill", "a (loss)", "manager a dies (SIGKILL); in the simulator, what it sent that is "
-         "still in flight is lost on each of its connections with probability `loss`"),
-    Kind("restart", "a", "a dead manager a starts again with an empty state"),
-    Kind("pause", "a", "manager a stops (SIGSTOP): it neither ticks nor reads, what arrives "
+    Kind("kill", "a (loss)", "process a (a manager or a node) dies (SIGKILL) with its memory; "
+         "in the simulator, what it sent that is still in flight is lost on each of its "
+         "connections with probability `loss`"),
+    Kind("restart", "a", "a dead process a starts again with an empty state (a node as a new "
+         "incarnation that rejoins)"),
+    Kind("pause", "a", "process a stops (SIGSTOP): it neither ticks nor reads, what arrives "
          "waits for it"),
-    Kind("resume", "a", "a paused manager a goes on (SIGCONT)"),
+    Kind("resume", "a", "a paused process a goes on (SIGCONT)"),
     Kind("cut", "a b", "the link a <-> b drops everything, both ways: a partition"),
     Kind("heal", "a b", "a cut link a <-> b works again"),
     Kind("reset", "a b", "everything in flight between a and b is lost (a TCP reset), at the "
@@ -82,11 +84,11 @@ class Fault:
     def __str__(self) -> str:
         link = f"{self.a} <-> {self.b}"
         args = {
-            "kill": f"manager {self.a} (loss {self.loss:g})",
+            "kill": f"process {self.a} (loss {self.loss:g})",
             "cut": link, "heal": link, "reset": link, "fast": link,
             "slow": f"{link} (+{self.x * 1000:.0f} ms)",
             "kill_on_replicate": f"any manager, down {self.x:.2f} s (loss {self.loss:g})",
-        }.get(self.kind, f"manager {self.a}")
+        }.get(self.kind, f"process {self.a}")
         when = "    next" if self.at is None else f"{self.at:8.3f}"
         return f"{when}  {self.kind} {args}"
 

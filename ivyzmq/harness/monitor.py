@@ -31,6 +31,7 @@ class Sample:
     serving: bool = False
     epoch: int = 0
     role: str = ""
+    dead: tuple[int, ...] = ()      # the nodes this manager holds dead
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Monitor:
                     self._add(Sample(sent, got, name, False))
                 else:
                     self._add(Sample(sent, got, name, True, reply.serving, reply.epoch,
-                                     reply.role))
+                                     reply.role, tuple(reply.dead)))
                 self._stop.wait(self.interval)
         finally:
             chan.close()
@@ -218,3 +219,8 @@ class Monitor:
                 if last and last[-1].up:
                     count += 1
         return count
+
+    def declared_dead(self, node: int, after: float) -> float | None:
+        """When a serving manager was first seen holding `node` dead, after `after`."""
+        return next((s.got for s in self.snapshot()
+                     if s.sent >= after and s.serving and node in s.dead), None)

@@ -20,21 +20,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import msgspec
 from loguru import logger
 
 from ivyzmq import protocol as P
 from ivyzmq.bugs import check as check_bugs
 from ivyzmq.manager import pages
+from ivyzmq.manager.members import Members
+from ivyzmq.manager.replication import Replication, clone
 from ivyzmq.manager.roles import transition
-
-_clone_enc = msgspec.msgpack.Encoder()
-_clone_dec = msgspec.msgpack.Decoder(P.PageRec)
-
-
-def clone(rec: P.PageRec) -> P.PageRec:
-    return _clone_dec.decode(_clone_enc.encode(rec))
-
 
 @dataclass
 class Peer:
@@ -45,11 +38,12 @@ class Peer:
     boot: int = 0
 
 
-class Manager:
+class Manager(Members, Replication):
     def __init__(self, pid: int, *, nodes: list[int], managers: list[int], pages: int,
                  now: float, boot: int = 0, heartbeat_interval: float = 0.5,
                  liveness: int = 3, redrive_timeout: float = 2.0, failback: bool = True,
-                 initial_owner=None, bugs: frozenset[str] = frozenset()):
+                 initial_owner=None, bugs: frozenset[str] = frozenset(),
+                 node_liveness: float | None = None, pause_gap: float | None = None):
         self.pid, self.nodes, self.managers = pid, nodes, managers
         self.bugs = check_bugs(bugs)   # broken variants (ivyzmq/bugs.py): simulator, tests
         self.index = managers.index(pid)
@@ -79,6 +73,7 @@ class Manager:
         self._step: list[tuple[int, P.Msg]] = []
         self._dirty: set[int] = set()
         self._now = now
+        self._init_members(now, node_liveness, pause_gap)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -103,37 +98,6 @@ class Manager:
         if out and page is not None:
             self.sent_at[page] = self._now
 
-    def _finish(self) -> None:
-        """End of a step: replicate what changed, hold the step's messages until acknowledged."""
-        step, self._step = self._step, []
-        if self._dirty and self.role == "active":
-            self.seq += 1
-            for q in self.replicas:
-                changes = [clone(self.table[p]) for p in sorted(self._dirty)]
-                self._direct(q, P.Replicate(seq=self.seq, changes=changes))
-        self._dirty.clear()
-        if step:
-            if self.replicas and self.role == "active" and \
-                    "replicate_after_act" not in self.bugs:
-                if not self.held:
-                    self.held_since = self._now
-                self.held.append((self.seq, step))
-            else:
-                self.out.extend((d, m, None) for d, m in step)
-        self._release()
-
-    def _direct(self, dest: int, msg: P.Msg) -> None:
-        """Send at once, outside the held step (replication and role traffic)."""
-        msg.sender, msg.epoch = self.pid, self.epoch
-        self.out.append((dest, msg, None))
-
-    def _release(self) -> None:
-        upto = min(self.replicas.values(), default=self.seq)
-        while self.held and self.held[0][0] <= upto:
-            _, step = self.held.popleft()
-            self.out.extend((d, m, None) for d, m in step)
-            self.held_since = self._now
-
     def fire(self, event: str) -> None:
         """Move the role machine; the table in roles.py says what each event does."""
         new_role, action = transition(self.role, event)
@@ -147,6 +111,8 @@ class Manager:
     # -- role actions ----------------------------------------------------------------------
 
     def _begin_recovery(self) -> None:
+        self.recovery_from = self.max_epoch
+        self._fetch_records()
         m = len(self.managers)
         self.epoch = self.max_epoch = (self.max_epoch // m + 1) * m + self.index
         self.replicas.clear()
@@ -160,21 +126,26 @@ class Manager:
             self._direct(n, P.Recover(boot=self.boot))
 
     def _serve(self) -> None:
+        used = {} if "trust_replica" in self.bugs else self._usable_reports()
+        for n in [] if "trust_replica" in self.bugs else self._settle_members(used):
+            self._send(n, P.Fenced(inc=self.members[n].inc))
         for rec in self.table:
+            self._dirty.add(rec.page)
             if "trust_replica" in self.bugs:
-                self._dirty.add(rec.page)
                 self.sent_at[rec.page] = self._now
                 continue
-            reports = {n: self.reports[n][rec.page] for n in self.nodes}
-            for problem in pages.reconcile(rec, reports):
+            for problem in pages.reconcile(rec, {n: r[rec.page] for n, r in used.items()}):
                 logger.error("manager {}: {}", self.pid, problem)
                 self.problems.append(problem)
-            self._dirty.add(rec.page)
-            if rec.op is not None:
+            if rec.lost:
+                self._emit([m for q in rec.queue for m in pages.lost_reply(rec, q)])
+                rec.queue = []
+            elif rec.op is not None:
                 self.sent_at[rec.page] = self._now
             elif rec.queue:
                 self._emit(pages.start(rec, rec.queue.pop(0), bugs=self.bugs), rec.page)
         self.reports = {}
+        self.records_epoch = self.epoch
         for q, peer in self.peers.items():
             if self.alive(q) and peer.role == "passive":
                 self._snapshot_to(q)
@@ -195,11 +166,14 @@ class Manager:
 
     def tick(self, now: float) -> None:
         self._now = now
+        self._watch(now)
         if now - self.last_beat_sent >= self.interval:
             self.last_beat_sent = now
             self._direct(P.HEARTBEAT, P.Heartbeat(role=self.role, seq=self.seq, boot=self.boot))
         if self.role == "passive" and self.index == 0 and self._nobody_serving(now):
             self.fire("alone")
+        elif self.role == "recovering" and self._round_done():
+            self.fire("recovered")
         elif self.role == "recovering" and now - self.recover_sent >= self.interval:
             self.recover_sent = now
             for n in self.nodes:
@@ -230,7 +204,10 @@ class Manager:
 
     def _nobody_serving(self, now: float) -> bool:
         """For the primary: no live peer serves, and each live peer has been heard from
-        (one not heard since we started may still be serving: wait out the grace)."""
+        (one not heard since we started may still be serving: wait out the grace; after a
+        pause of ours, the peers' queued heartbeats may not be read yet: wait too)."""
+        if now - self.resumed < self.dead_after:
+            return False
         return not any(self.alive(q) and (p.role != "passive" or p.last_beat <= self.started)
                        for q, p in self.peers.items())
 
@@ -244,6 +221,7 @@ class Manager:
 
     def receive(self, now: float, msg: P.Msg) -> None:
         self._now = now
+        self._notice_gap(now)
         if msg.sender in self.peers:
             self._from_peer(msg)
         elif msg.sender in self.nodes:
@@ -267,6 +245,8 @@ class Manager:
                     (q not in self.replicas or restarted):
                 self._snapshot_to(q)
             return
+        if isinstance(msg, P.Snapshot) and self._fetched(msg):
+            return
         if msg.epoch < self.max_epoch and isinstance(msg, (P.Replicate, P.Snapshot, P.Handback)):
             logger.debug("manager {} drops {} of old epoch {}", self.pid, P.type_name(msg),
                          msg.epoch)
@@ -277,6 +257,9 @@ class Manager:
         elif isinstance(msg, P.SnapshotRequest):
             if self.role == "active":
                 self._snapshot_to(q)
+            elif self.role == "passive":     # a manager starting a term wants our records
+                self._direct(q, P.Snapshot(seq=self.seq, pages=[clone(r) for r in self.table],
+                                           members=self._members_msg()))
         elif isinstance(msg, (P.Replicate, P.Snapshot)):
             if self.role != "passive":
                 self.fire("newer_epoch")
@@ -287,37 +270,21 @@ class Manager:
             logger.warning("manager {} ignores {} from manager {}", self.pid,
                            P.type_name(msg), q)
 
-    def _snapshot_to(self, q: int) -> None:
-        self.replicas[q] = -1
-        snap = [clone(rec) for rec in self.table]
-        self._direct(q, P.Snapshot(seq=self.seq, pages=snap))
-
-    def _apply(self, msg: P.Replicate | P.Snapshot) -> None:
-        """A backup applies the active manager's log; a gap costs a snapshot."""
-        if isinstance(msg, P.Snapshot):
-            self.table, self.seq, self.epoch = list(msg.pages), msg.seq, msg.epoch
-        elif msg.epoch == self.epoch and msg.seq == self.seq + 1:
-            for rec in msg.changes:
-                self.table[rec.page] = rec
-            self.seq = msg.seq
-        elif msg.epoch != self.epoch or msg.seq > self.seq:
-            self._direct(msg.sender, P.SnapshotRequest())
-            return
-        self._direct(msg.sender, P.ReplicateAck(seq=self.seq))
-
     def _from_node(self, msg: P.Msg) -> None:
         n = msg.sender
         if msg.epoch > self.max_epoch:
             self.max_epoch = msg.epoch
         if msg.epoch > self.epoch and self.role != "passive":
             self.fire("newer_epoch")     # a newer manager took over while we were away
+        if not self._from_member(msg):
+            return
         if isinstance(msg, P.TableReport):
             if msg.refused and msg.epoch == self.epoch:
                 self.fire("refused")     # our own epoch from before a restart: pick anew
             elif self.role == "recovering" and msg.epoch == self.epoch and \
                     len(msg.pages) == len(self.table):
-                self.reports[n] = msg.pages
-                if len(self.reports) == len(self.nodes):
+                self.reports[n] = (msg.pages, msg.inc, msg.member)
+                if self._round_done():
                     self.fire("recovered")
             return
         if not isinstance(msg, P.IvyMsg) or not 0 <= msg.page < len(self.table):
@@ -340,8 +307,10 @@ class Manager:
         else:
             earlier = [q for q in self.managers[:self.index] if self.alive(q)]
             hint = earlier[0] if earlier else None
-        if hint is None and self._now - self.started < self.dead_after:
-            hint = self.pid       # just started: peers may be alive; ask me again shortly
+        if hint is None and self._now - max(self.started, self.resumed) < self.dead_after:
+            # Just started, or just back from a pause (the peers' heartbeats that queued
+            # meanwhile may not be read yet): peers may be alive; ask me again shortly.
+            hint = self.pid
         if hint is not None:
             self._direct(msg.sender, P.NotActive(hint=hint))
             return
@@ -357,6 +326,10 @@ class Manager:
                                P.type_name(msg), n, msg.requester)
                 return
             kind = "read" if isinstance(msg, P.ReadRequest) else "write"
+            if rec.lost:
+                for dest, lost in pages.lost_reply(rec, P.Req(kind, n, msg.rid)):
+                    self._direct(dest, lost)
+                return
             new, out = pages.request(rec, P.Req(kind, n, msg.rid), bugs=self.bugs)
             if not new:
                 # "Known, wait": depends on no state change, so not held behind the
@@ -378,4 +351,4 @@ class Manager:
 
     def status_rows(self) -> list[P.RecordRow]:
         """The page records as a status reply shows them (shared by the daemon and tools)."""
-        return [P.RecordRow(r.page, r.owner, list(r.copy_set)) for r in self.table]
+        return [P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost) for r in self.table]

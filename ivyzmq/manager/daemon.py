@@ -3,6 +3,7 @@ transport and heartbeat sockets."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 
@@ -10,6 +11,9 @@ from ivyzmq import protocol as P
 from ivyzmq.config import Cluster
 from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
 from ivyzmq.manager.core import Manager
+
+
+PAUSE_GAP = 0.25      # the loop ticks every 20 ms: ticks this far apart mean a pause (SIGSTOP)
 
 
 class ManagerDaemon(Daemon):
@@ -25,7 +29,8 @@ class ManagerDaemon(Daemon):
                             boot=int.from_bytes(os.urandom(4), "big"),
                             heartbeat_interval=t.heartbeat_interval, liveness=t.liveness,
                             redrive_timeout=t.redrive_timeout, failback=cluster.failback,
-                            initial_owner=cluster.initial_owner)
+                            initial_owner=cluster.initial_owner,
+                            node_liveness=t.node_dead_after, pause_gap=PAUSE_GAP)
 
     def on_protocol(self, msg, payload) -> None:
         seq = self.core.seq
@@ -45,13 +50,14 @@ class ManagerDaemon(Daemon):
             # maybe still held for the backups' acknowledgement) read nothing for a while,
             # so that a kill can land in the middle of a request. Heartbeats go on.
             self.hold_until = time.monotonic() + self.step_delay
+            self.core.hold(self.hold_until)
 
     def status(self) -> P.StatusReply:
         c = self.core
         pending = sum(rec.op is not None for rec in c.table)
         return P.StatusReply(name=self.name, kind="manager", role=c.role,
                              serving=c.serving, pending=pending, records=c.status_rows(),
-                             epoch=c.epoch)
+                             epoch=c.epoch, dead=c.dead_nodes())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     cluster = load_or_exit("ivy-cm", args.config)
     names = [m.name for m in cluster.managers]
     if args.name not in names:
-        print(f"ivy-cm: error: no manager named {args.name!r} (have: {', '.join(names)})")
+        print(f"ivy-cm: error: no manager named {args.name!r} (have: {', '.join(names)})",
+              file=sys.stderr)
         return 2
     return serve(ManagerDaemon, cluster, cluster.pid_of(args.name), args)
 

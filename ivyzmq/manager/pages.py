@@ -10,6 +10,8 @@ are switched on; empty except in the simulator and tests.
 """
 from __future__ import annotations
 
+import msgspec
+
 from ivyzmq import protocol as P
 
 Out = list[tuple[int, P.Msg]]
@@ -95,6 +97,8 @@ def confirmed(rec: P.PageRec, msg: P.IvyMsg, *,
               bugs: frozenset[str] = NONE) -> tuple[bool, Out]:
     """Read or write confirmation: record the outcome, release the lock, start the next."""
     kind = "read" if isinstance(msg, P.ReadConfirmation) else "write"
+    if rec.lost:
+        return _found(rec, msg, kind)
     if not _matches(rec, msg, kind) or rec.op.phase == "invalidating":
         return False, []
     if kind == "read":
@@ -106,9 +110,24 @@ def confirmed(rec: P.PageRec, msg: P.IvyMsg, *,
     return True, (start(rec, rec.queue.pop(0), bugs=bugs) if rec.queue else [])
 
 
+def _found(rec: P.PageRec, msg: P.IvyMsg, kind: str) -> tuple[bool, Out]:
+    """A confirmation of a node's latest request on a lost page, for an operation no older
+    than any the records know: the page (or a copy) had reached it from the owner before
+    that one died, so the node holds the last contents. A read copy joins the copy_set; a written page has its owner back."""
+    if msg.rid != rec.last_rid.get(msg.requester) or msg.opseq < rec.opseq:
+        return False, []           # an older operation's: the page moved on since
+    rec.opseq = msg.opseq
+    if kind == "write":
+        rec.owner, rec.copy_set, rec.lost = msg.requester, [], False
+    elif msg.requester not in rec.copy_set:
+        rec.copy_set = sorted(rec.copy_set + [msg.requester])
+    return True, []
+
+
 def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
-    """Rebuild a page's record from every node's report (the nodes are the ground truth),
-    keeping the replicated queue order. Returns complaints about impossible states."""
+    """Rebuild a page's record from the live nodes' reports (the nodes are the ground
+    truth), keeping the replicated queue order. A page no live node owns or receives is
+    lost. Returns complaints about impossible states."""
     problems: list[str] = []
     owners = [n for n, r in reports.items() if r.is_owner]
     rec.opseq = max([rec.opseq] + [r.opseq for r in reports.values()])
@@ -130,14 +149,16 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
     if len(owners) > 1:
         problems.append(f"page {rec.page}: several nodes claim ownership: {owners}")
     if owners:
-        rec.owner = owners[0]
+        rec.owner, rec.lost = owners[0], False
     elif transit is not None and transit.kind == "write":
         # The old owner stays on record until the confirmation, as in a normal write.
-        rec.owner = sent[(transit.kind, transit.requester, transit.rid)]
+        rec.owner, rec.lost = sent[(transit.kind, transit.requester, transit.rid)], False
     else:
-        problems.append(f"page {rec.page}: no node owns it and none is receiving it")
+        # No live node owns it or receives it: whoever had it last is gone (the records
+        # may not know who, after both managers died).
+        rec.lost = True
     rec.copy_set = sorted(n for n, r in reports.items() if r.access == "Read"
-                          and n != rec.owner)
+                          and (rec.lost or n != rec.owner))
     rec.op = None
     if transit is not None:
         rec.op = P.InFlight(transit.kind, transit.requester, transit.rid, "forwarded")
@@ -145,3 +166,63 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
     rec.queue = sorted(waiting, key=lambda q: (order.get((q.requester, q.rid), len(order)),
                                                q.rid, q.requester))
     return problems
+
+
+# -- node deaths (docs/PROTOCOL.md section 6) ---------------------------------------------------
+
+def lost_reply(rec: P.PageRec, req: P.Req) -> Out:
+    """A fault on a lost page fails at once, every time it is asked (a lost reply may be
+    lost itself, and the node asks again with the same rid)."""
+    return [(req.requester, P.Lost(page=rec.page, requester=req.requester, rid=req.rid,
+                                   opseq=rec.opseq, owner=rec.owner))]
+
+
+def _lose(rec: P.PageRec) -> Out:
+    """The owner died with the only copy: the page is lost; the operation in flight and the
+    queue fail. The requester in flight may have the page already: its confirmation then
+    brings the page back (see `confirmed`)."""
+    out: Out = []
+    rec.lost = True
+    if rec.op is not None:
+        out += lost_reply(rec, rec.op)
+        _drop_op(rec)
+    for req in rec.queue:
+        out += lost_reply(rec, req)
+    rec.queue = []
+    return out
+
+
+def _drop_op(rec: P.PageRec) -> None:
+    """End the operation in flight unfinished. The copies it was invalidating are going
+    (their Invalidate is on its way), so they leave the copy_set now."""
+    op = rec.op
+    if op.phase == "invalidating":
+        rec.copy_set = [c for c in rec.copy_set if c not in op.waiting]
+    rec.op = None
+
+
+def node_died(rec: P.PageRec, n: int) -> tuple[bool, Out]:
+    """Node n was declared dead: drop it from the copy_set, the queue and the operation
+    in flight, and lose the page if n owned it. Returns (changed, messages)."""
+    before = msgspec.structs.asdict(rec)
+    out: Out = []
+    rec.copy_set = [c for c in rec.copy_set if c != n]
+    rec.queue = [q for q in rec.queue if q.requester != n]
+    op = rec.op
+    if op is not None and op.requester == n:
+        # Its own fault: the page stays where it is, unless it may have left for n.
+        _drop_op(rec)
+        if op.kind == "write" and op.phase != "invalidating":
+            rec.owner, rec.lost = n, True
+    elif op is not None and op.phase == "invalidating" and n in op.waiting:
+        op.waiting.remove(n)
+        if not op.waiting and rec.owner != n:
+            out += proceed(rec)
+    if rec.owner == n and not rec.lost:
+        out += _lose(rec)
+    elif rec.lost:
+        out += [m for req in rec.queue for m in lost_reply(rec, req)]
+        rec.queue = []
+    if rec.op is None and rec.queue and not rec.lost:
+        out += start(rec, rec.queue.pop(0))
+    return before != msgspec.structs.asdict(rec), out

@@ -16,6 +16,7 @@ from typing import ClassVar
 from loguru import logger
 
 from ivyzmq import protocol as P
+from ivyzmq.node.membership import Failure, Membership  # noqa: F401 (Done names Failure)
 from ivyzmq.bugs import check as check_bugs
 
 NIL, READ, RW = "Nil", "Read", "ReadWrite"
@@ -70,13 +71,14 @@ class Outstanding:
 
 
 Send = tuple[int, P.Msg, bytes | None]
-Done = tuple[int, bytes | None, str | None]
+Done = tuple[int, bytes | None, "Failure | None"]    # opid, data read, why it failed
 
 
-class Node:
+class Node(Membership):
     def __init__(self, pid: int, *, n_nodes: int, managers: list[int], pages: int,
                  page_size: int, retry_timeout: float = 0.5, retries: int = 3,
-                 rid_base: int = 0, initial_owner=None, bugs: frozenset[str] = frozenset()):
+                 rid_base: int = 0, initial_owner=None, bugs: frozenset[str] = frozenset(),
+                 inc: int = 1, lease: float | None = None, beat_interval: float = 0.5):
         self.pid = pid
         self.bugs = check_bugs(bugs)   # broken variants (ivyzmq/bugs.py): simulator, tests
         self.managers = managers
@@ -105,6 +107,7 @@ class Node:
         self.outstanding: dict[int, Outstanding] = {}
         self.out: list[Send] = []
         self.done: list[Done] = []
+        self._init_membership(inc, lease, beat_interval)
 
     # -- outputs -----------------------------------------------------------------------------
 
@@ -143,14 +146,21 @@ class Node:
         if len(st.local) == 1:
             self._advance(now, page)
 
-    def _advance(self, now: float, page: int) -> None:
-        """Finish queued local operations the page's access allows; fault for the next one."""
+    def _advance(self, now: float, page: int, granted: bool = False) -> None:
+        """Finish queued local operations the page's access allows; fault for the next one.
+        A local hit needs the lease (see node/membership.py), except for the operation whose
+        fault was just `granted` by the protocol."""
         st = self.pages[page]
-        while st.local:
+        while st.local and self.member:
             op = st.local[0]
-            if op.kind == "read" and st.access != NIL:
+            hit = st.access == RW or (op.kind == "read" and st.access != NIL)
+            if hit and not granted and not self.may_hit(now):
+                self._wait_lease(now)
+                return
+            granted = False
+            if hit and op.kind == "read":
                 self.done.append((op.opid, self.data[page], None))
-            elif op.kind == "write" and st.access == RW:
+            elif hit:
                 old = self.data[page]
                 end = op.offset + len(op.data)
                 self.data[page] = old[:op.offset] + op.data + old[end:]
@@ -171,7 +181,7 @@ class Node:
         st.opseq = max(st.opseq, opseq)
         cls = P.ReadConfirmation if pend.kind == "read" else P.WriteConfirmation
         self._to_manager(now, cls(page=page, requester=self.pid, rid=pend.rid, opseq=opseq))
-        self._advance(now, page)
+        self._advance(now, page, granted=True)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -183,6 +193,8 @@ class Node:
             logger.warning("node {} ignores unexpected {} from {}", self.pid,
                            P.type_name(msg), msg.sender)
             return
+        if not self.member and isinstance(msg, (P.ReadForward, P.WriteForward, P.Invalidate)):
+            return   # before admission its pages are only tentative: never hand them out
         if isinstance(msg, P.IvyMsg) and not (0 <= msg.page < len(self.pages)
                                               and 0 <= msg.requester < self.n_nodes):
             logger.warning("node {} ignores {}: page {} out of range or requester {} not "
@@ -326,7 +338,8 @@ class Node:
         if msg.epoch > self.epoch or (msg.epoch, msg.boot) == (self.epoch, self.recover_boot):
             self.epoch, self.recover_boot = msg.epoch, msg.boot
             self.manager, self.suspect, self.last_heard = msg.sender, None, now
-            self._send(msg.sender, P.TableReport(pages=self.report()))
+            self._send(msg.sender, P.TableReport(pages=self.report(), inc=self.inc,
+                                                 member=self.member))
         else:
             logger.info("node {} refuses Recover of epoch {} from {} (at epoch {})",
                         self.pid, msg.epoch, msg.sender, self.epoch)
@@ -344,7 +357,9 @@ class Node:
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,
         P.Invalidate: _on_invalidate, P.WriteGrant: _on_write_grant, P.Ack: _on_ack,
         P.Confirmed: _on_confirmed, P.Recover: _on_recover,
-        P.NotActive: _on_not_active,
+        P.NotActive: _on_not_active, P.Admit: Membership._on_admit,
+        P.Fenced: Membership._on_fenced, P.NodeBeatAck: Membership._on_beat_ack,
+        P.Lost: Membership._on_lost,
     }
     _from_node = {P.ReadPage: _on_page, P.WritePage: _on_page}
 
@@ -366,7 +381,9 @@ class Node:
                 item.sent_at = resend_at - self.retry_timeout
 
     def tick(self, now: float) -> None:
-        """Re-send what the manager has not answered; move along the list if it went silent."""
+        """Beat; re-send what the manager has not answered; move along the list if it went
+        silent."""
+        self._beats(now)
         if not self.outstanding:
             return
         oldest = min(item.first for item in self.outstanding.values())

@@ -3,6 +3,7 @@ programs (and the `ivy` command) read and write pages."""
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 
 
@@ -12,17 +13,23 @@ from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
 from ivyzmq.node.core import Node, PageError
 
 
+LEASE_SHARE = 2 / 3    # a node's lease for local hits, as a share of the node liveness time
+
+
 class NodeDaemon(Daemon):
     kind = "node"
 
     def __init__(self, cluster: Cluster, pid: int, transport=None):
         super().__init__(cluster, pid, transport)
         t = cluster.timing
-        # Request ids must grow across restarts of this node: start from the clock.
+        # Request ids and incarnations must grow across restarts of this node: the clock.
+        clock = time.time_ns() // 1000
         self.core = Node(pid, n_nodes=len(cluster.nodes), managers=cluster.manager_ids,
                          pages=cluster.pages, page_size=cluster.page_size,
-                         retry_timeout=t.retry_timeout, retries=t.retries,
-                         rid_base=time.time_ns() // 1000, initial_owner=cluster.initial_owner)
+                         retry_timeout=t.retry_timeout, retries=t.retries, rid_base=clock,
+                         initial_owner=cluster.initial_owner, inc=clock,
+                         lease=LEASE_SHARE * t.node_dead_after,
+                         beat_interval=t.heartbeat_interval)
         self.opids = itertools.count(1)
         self.waiting: dict[int, tuple[bytes, int]] = {}   # opid -> (client ident, cid)
 
@@ -58,7 +65,10 @@ class NodeDaemon(Daemon):
         for opid, data, error in done:
             ident, cid = self.waiting.pop(opid, (None, None))
             if ident is not None:
-                self.transport.reply(ident, P.ClientReply(cid=cid, error=error), data)
+                reply = P.ClientReply(cid=cid) if error is None else \
+                    P.ClientReply(cid=cid, error=error.text, code=error.code,
+                                  peer=error.peer)
+                self.transport.reply(ident, reply, data)
 
     def status(self) -> P.StatusReply:
         pending = sum(st.pending is not None for st in self.core.pages)
@@ -73,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pid = cluster.pid_of(args.name if args.name.startswith("node") else f"node{args.name}")
     except ValueError as exc:
-        print(f"ivy-node: error: {exc}")
+        print(f"ivy-node: error: {exc}", file=sys.stderr)
         return 2
     if pid >= len(cluster.nodes):
-        print(f"ivy-node: error: {args.name!r} is not a node")
+        print(f"ivy-node: error: {args.name!r} is not a node", file=sys.stderr)
         return 2
     return serve(NodeDaemon, cluster, pid, args)
 

@@ -84,21 +84,28 @@ class Step:
 
 def schedule(seed: int, duration: float, cluster: C.Cluster, partitions: bool) -> list[Step]:
     """A deterministic list of faults for `duration` seconds: the first ones cover every
-    kind, in a seeded order; each lasts longer than a failover takes and the gaps leave
-    time for the backup to take over and hand back."""
+    kind (of the managers, and of a node drawn at random), in a seeded order; each lasts
+    longer than a failover takes - so a node killed or paused is declared dead, and comes
+    back as a new incarnation - and the gaps leave time for the backup to take over and
+    hand back."""
     rng = random.Random(seed)
     t = cluster.timing
     primary, backup = cluster.managers[0].name, cluster.managers[1].name
     failover = max(t.dead_after, t.retry_timeout * t.retries)
+    # A node target of None is drawn when the episode is: any node may die or stop.
     kinds = [("kill", primary), ("kill", backup), ("pause", primary), ("pause", backup)]
     if partitions:
         kinds.append(("partition", "managers"))
     first = kinds[:]
     rng.shuffle(first)
+    nodes = [("kill", None), ("pause", None)]
+    first += nodes
+    kinds += nodes
     steps: list[Step] = []
     at = rng.uniform(0.5, 1.0) * min(2.0, 0.1 * duration)
     for _ in range(1000):
         action, target = first.pop(0) if first else rng.choice(kinds)
+        target = target or f"node{rng.randrange(len(cluster.nodes))}"
         hold = {"kill": rng.uniform(1.5, 3.0), "pause": rng.uniform(2.0, 3.5),
                 "partition": rng.uniform(2.5, 4.5)}[action] * failover
         if at + hold > duration - 0.2:

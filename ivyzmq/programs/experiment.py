@@ -32,11 +32,12 @@ NAME = "experiment"
 HELP = "the fault-tolerance experiments (a)-(d) of docs/PROTOCOL.md"
 WHICH_HELP = ("a: no faults, without and with a backup; b: primary fails once, and fails "
               "then restarts; c: primary fails and restarts several times; d: primary and "
-              "backup both fail and restart several times")
+              "backup both fail and restart several times; e: random nodes die and come "
+              "back, then a node and the primary")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("which", choices=["a", "b", "c", "d"], help=WHICH_HELP)
+    p.add_argument("which", choices=["a", "b", "c", "d", "e"], help=WHICH_HELP)
     p.add_argument("--clients", type=A.count, default=10)
     p.add_argument("--ops", type=A.count, default=1000, help="operations in all per run")
     p.add_argument("--pages", type=A.count,
@@ -67,6 +68,8 @@ class RunResult:
     error: str | None = None
     ops: list = field(default_factory=list)       # the history, for --plot
     spans: list = field(default_factory=list)     # (start, end) without a serving manager
+    lost: int = 0                                 # pages lost at the end (replicas: 0)
+    deaths: list = field(default_factory=list)    # (node name, kill -> declared dead s)
 
     @property
     def ok(self) -> bool:
@@ -114,7 +117,26 @@ def run_once(dep, run: Run, *, clients: int, ops: int, pages: int, seed: int,
         terms=monitor.terms(t0 - 1.0, t_last + SETTLE_TIMEOUT), events=nemesis.events,
         verdict=res.verdict(), history_path=history_path, think=run.think, t0=t0,
         error=None if nemesis.error is None else repr(nemesis.error),
-        ops=res.history.ops(), spans=monitor.no_manager_spans(t0, t_last))
+        ops=res.history.ops(), spans=monitor.no_manager_spans(t0, t_last),
+        lost=_lost_pages(dep), deaths=_deaths(dep, nemesis.events, monitor))
+
+
+def _lost_pages(dep) -> int:
+    """Pages the serving manager holds lost (their owner died with the only copy)."""
+    from ivyzmq import protocol as P
+    name = dep.admin.serving()
+    reply = dep.admin.query(name, P.StatusQuery()) if name else None
+    return sum(r.lost for r in reply.records) if reply else 0
+
+
+def _deaths(dep, events: list, monitor) -> list[tuple[str, float | None]]:
+    """For each node killed: how long until a serving manager held it dead."""
+    out = []
+    for ev in events:
+        if ev.action == "kill" and ev.target.startswith("node"):
+            seen = monitor.declared_dead(dep.cluster.pid_of(ev.target), ev.t)
+            out.append((ev.target, None if seen is None else seen - ev.t))
+    return out
 
 
 # -- the cluster as found ------------------------------------------------------------------
@@ -204,6 +226,11 @@ def details(r: RunResult) -> list[str]:
         out.append(f"  t={ev.t - r.t0:6.2f} s  {ev.action} {ev.target}{state}")
     for f in r.failovers:
         out.append(f"  {f.text()}")
+    for name, took in r.deaths:
+        out.append(f"  kill {name} -> declared dead "
+                   + ("never seen" if took is None else f"after {took * 1000:.0f} ms"))
+    if r.deaths or r.lost:
+        out.append(f"  pages lost with their only holder (replicas: 0): {r.lost}")
     terms = " -> ".join(f"{t.name}@{t.epoch}" for t in r.terms)
     out.append(f"  serving terms seen: {terms or '-'}; handbacks: {r.handbacks}; "
                f"an older term still serving after a newer one: {r.dual:.2f} s")
@@ -263,7 +290,9 @@ def _run_json(r: RunResult) -> dict:
                         "serving": e.serving} for e in r.events],
             "terms": [{"name": t.name, "epoch": t.epoch} for t in r.terms],
             "linearizable": r.verdict.ok, "verdict": verdict_text(r.verdict),
-            "history": str(r.history_path), "nemesis_error": r.error}
+            "history": str(r.history_path), "nemesis_error": r.error, "lost_pages": r.lost,
+            "declared_dead_ms": {n: None if t is None else round(t * 1000)
+                                 for n, t in r.deaths}}
 
 
 # -- entry points ----------------------------------------------------------------------------

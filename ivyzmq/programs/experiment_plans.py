@@ -1,4 +1,4 @@
-"""The runs of the experiments (a)-(d) of docs/PROTOCOL.md section 2, and their fault
+"""The runs of the experiments (a)-(e) of docs/PROTOCOL.md section 8, and their fault
 schedules as data (ivyzmq/harness/faults.py), drawn up front from the run's seed.
 
 Times are fractions of a run's expected duration (`_unit` sets the scale: one failover plus
@@ -106,6 +106,30 @@ def schedule_d(rng: random.Random, duration: float, p: int, b: int, dead_after: 
     return out
 
 
+def schedule_e1(rng: random.Random, duration: float, cluster: C.Cluster, cycles: int) -> list:
+    """Random nodes die, one at a time, and come back (empty, as new incarnations) once
+    they are surely declared dead."""
+    window, dead_after = duration / cycles, cluster.timing.node_dead_after
+    out: list = []
+    for i in range(cycles):
+        n = rng.randrange(len(cluster.nodes))
+        out += [Fault((i + rng.uniform(0.05, 0.3)) * window, "kill", n),
+                Delay(rng.uniform(1.5, 2.5) * dead_after), Fault(None, "restart", n)]
+    return out
+
+
+def schedule_e2(rng: random.Random, duration: float, cluster: C.Cluster, p: int) -> list:
+    """A node dies, then, once it is declared dead, the primary: the backup's term must not
+    wait for the dead node. Both come back; control returns to the primary. (A node and
+    the primary dying together leave the backup waiting for the node: a manager that hears
+    no other manager declares no node dead, see docs/PROTOCOL.md section 6.1.)"""
+    n, dead_after = rng.randrange(len(cluster.nodes)), cluster.timing.node_dead_after
+    return [Fault(rng.uniform(0.2, 0.4) * duration, "kill", n),
+            Delay(rng.uniform(1.5, 2.5) * dead_after), Fault(None, "kill", p),
+            Await("another_serves", p), Delay(rng.uniform(0.5, 1.0) * dead_after),
+            Fault(None, "restart", n), Fault(None, "restart", p), Await("serves", p)]
+
+
 def plan(which: str, cluster: C.Cluster, seed: int, cycles: int, clients: int,
          ops: int) -> list[Run]:
     """The runs of one experiment. Run k's schedule is drawn from Random(seed + k), the
@@ -126,6 +150,14 @@ def plan(which: str, cluster: C.Cluster, seed: int, cycles: int, clients: int,
                     _think(clients, ops, d)),
                 Run("b2 kill+restart", _names(cluster),
                     schedule_b2(random.Random(seed + 1), d, p), _think(clients, ops, d))]
+    if which == "e":
+        d = cycles * 2.5 * u
+        return [Run(f"e1 {cycles}x node kill", _names(cluster),
+                    schedule_e1(random.Random(seed), d, cluster, cycles),
+                    _think(clients, ops, d)),
+                Run("e2 node, then primary", _names(cluster),
+                    schedule_e2(random.Random(seed + 1), 2 * u, cluster, p),
+                    _think(clients, ops, 2 * u))]
     if which == "c":
         d = cycles * 2.5 * u
         return [Run(f"c {cycles}x kill+restart", _names(cluster),

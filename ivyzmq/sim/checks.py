@@ -29,11 +29,21 @@ class InvariantError(Violation):
         super().__init__("invariant", text)
 
 
+def counted(w: World) -> dict:
+    """The nodes whose pages count: running members whose incarnation no manager has
+    declared dead. A fenced node that has not heard so yet may still hold old pages, and a
+    node not yet admitted holds only its tentative initial ones; neither serves them."""
+    dead = {(n, m.inc) for mgr in w.managers.values() if mgr is not None
+            for n, m in mgr.members.items() if m.dead}
+    return {n: nd for n, nd in w.nodes.items() if nd.member and (n, nd.inc) not in dead}
+
+
 def invariants(w: World, pages: Iterable[int] | None = None) -> None:
     """At most one owner per page; a ReadWrite node is the owner and alone has access;
-    every copy holds the same bytes; epochs never go back at a node; managers too.
-    `pages` limits the page checks to those a step touched (the others did not change)."""
-    nodes = w.nodes
+    every copy holds the same bytes (all among the counted nodes); epochs never go back at
+    a node; managers too. `pages` limits the page checks to those a step touched (the
+    others did not change)."""
+    nodes = counted(w)
     for p in range(w.cfg.pages) if pages is None else pages:
         owners, writers, holders = [], [], []
         for n, nd in nodes.items():
@@ -52,7 +62,7 @@ def invariants(w: World, pages: Iterable[int] | None = None) -> None:
         if len({nodes[n].data[p] for n in holders}) > 1:
             copies = {n: nodes[n].data[p].rstrip(b"\0").decode() for n in holders}
             raise InvariantError(f"page {p}: copies differ {copies}")
-    for n, nd in nodes.items():
+    for n, nd in w.nodes.items():
         if nd.epoch < w.node_epoch[n]:
             raise InvariantError(f"node {n} epoch went back {w.node_epoch[n]}"
                                  f" -> {nd.epoch}")
@@ -90,10 +100,10 @@ def quiescent(w: World) -> None:
     if len(active) != 1:
         raise Violation("quiescence", f"{len(active)} managers serve at the end")
     m = active[0]
-    found = agreement.problems(m.status_rows(),
-                               {n: nd.status_rows() for n, nd in w.nodes.items()},
+    nodes = counted(w)
+    found = agreement.problems(m.status_rows(), {n: nd.status_rows() for n, nd in nodes.items()},
                                epoch=m.epoch,
-                               node_epochs={n: nd.epoch for n, nd in w.nodes.items()})
+                               node_epochs={n: nd.epoch for n, nd in nodes.items()})
     if found:
         raise Violation("quiescence", f"manager {m.pid}: " + "; ".join(found))
 

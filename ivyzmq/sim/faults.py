@@ -12,43 +12,62 @@ class FaultInjection:
         self.managers[m] = None
         self.paused.pop(m, None)
         self.roles[m] = ("down", 0)
-        for q in self.node_ids + self.manager_ids:
-            if q != m:
-                self.lose_in_flight(q, m, "receiver crashed")   # its TCP buffers are gone
-                if loss and self.rng.random() < loss:
-                    self.lose_in_flight(m, q, "sender crashed")
-                # What it sent before dying may still arrive; a restarted process talks over
-                # new connections, so its messages are not ordered behind those.
-                self.fifo.pop((m, q), None)
-                self.fifo.pop((q, m), None)
+        self._kill_links(m, loss)
 
     def _fault(self, f: Fault) -> None:
         self.faults_left -= 1
         self.note(str(f).strip())
         self.FAULTS[f.kind](self, f)
 
+    def _kill_node(self, n: int, loss: float) -> None:
+        """A node dies with its memory; requests its clients sent it go unanswered."""
+        del self.nodes[n]
+        self.paused.pop(n, None)
+        self._kill_links(n, loss)
+
+    def _kill_links(self, a: int, loss: float) -> None:
+        for q in self.node_ids + self.manager_ids:
+            if q != a:
+                self.lose_in_flight(q, a, "receiver crashed")   # its TCP buffers are gone
+                if loss and self.rng.random() < loss:
+                    self.lose_in_flight(a, q, "sender crashed")
+                # What it sent before dying may still arrive; a restarted process talks over
+                # new connections, so its messages are not ordered behind those.
+                self.fifo.pop((a, q), None)
+                self.fifo.pop((q, a), None)
+
     def _kill(self, f: Fault) -> None:
         if self.managers.get(f.a) is not None:
             self._kill_manager(f.a, f.loss)
+        elif f.a in self.nodes:
+            self._kill_node(f.a, f.loss)
 
     def _restart(self, f: Fault) -> None:
-        if self.managers.get(f.a) is None:
+        if f.a in self.manager_ids and self.managers.get(f.a) is None:
             self.managers[f.a] = self._new_manager(f.a)
             self.roles[f.a] = ("passive", 0)
+        elif f.a in self.node_ids and f.a not in self.nodes:
+            self.nodes[f.a] = self._new_node(f.a)   # a new incarnation, empty once admitted
+            self.node_epoch[f.a] = 0
 
     def _pause(self, f: Fault) -> None:
-        if self.managers.get(f.a) is not None:
+        if self.alive(f.a):
             self.paused.setdefault(f.a, [])
 
     def _resume(self, f: Fault) -> None:
         held = self.paused.pop(f.a, None)
-        if held is not None:
-            # After SIGCONT a daemon may see its timers or its inbox first: try both.
-            if self.rng.random() < 0.5:
-                self.managers[f.a].tick(self.now)
-                self._run_manager(f.a)
-            for d in held:
-                self._at(self.now, "deliver", *d)
+        if held is None:
+            return
+        # After SIGCONT a daemon may see its timers or its inbox first: try both. Messages
+        # keep their order; a client's request may come before or after any of them (the
+        # inbox takes connections in turn).
+        if self.rng.random() < 0.5:
+            self._tick_process(f.a)
+        msgs = [h for h in held if h[0] == "deliver"]
+        for start in (h for h in held if h[0] == "start"):
+            msgs.insert(self.rng.randint(0, len(msgs)), start)
+        for kind, *args in msgs:
+            self._at(self.now, kind, *args)
 
     def _cut(self, f: Fault) -> None:
         self.cut.add(frozenset((f.a, f.b)))

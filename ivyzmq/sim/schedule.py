@@ -156,14 +156,51 @@ def quick_restart(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault
     return out + [Fault(t, "kill", m), Fault(t + down, "restart", m)]
 
 
+def node_crash(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
+    """One or two nodes die with their memory and come back as new incarnations, down for
+    less or more than the node liveness time (a quick restart is noticed by the new
+    incarnation's beat, a slow one by the silence)."""
+    out, t = [], rng.uniform(0.05, span / 2)
+    for _ in range(rng.randint(1, 2)):
+        n, down = rng.randrange(cfg.nodes), rng.uniform(0.05, 4.0)
+        out += [Fault(t, "kill", n, loss=rng.choice([0.0, 0.5, 1.0])),
+                Fault(t + down, "restart", n)]
+        t += rng.uniform(0.0, down + 1.0)      # the next one may die while this one is down
+    return out
+
+
+def node_pause(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
+    """A node stops, mostly for longer than the node liveness time: declared dead while it
+    lives, it must not serve its old pages when it wakes."""
+    out, t = [], rng.uniform(0.1, span / 2)
+    for _ in range(rng.randint(1, 2)):
+        n, d = rng.randrange(cfg.nodes), cfg.node_dead_after
+        dur = rng.uniform(d + 0.1, d + 3.0) if rng.random() < 0.7 else rng.uniform(0.05, d)
+        out += [Fault(t, "pause", n), Fault(t + dur, "resume", n)]
+        t += dur + rng.uniform(0.2, 1.5)
+    return out
+
+
+def node_then_manager(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
+    """A node dies, then the serving manager: the one that takes over must not wait for
+    the dead node."""
+    n, m = rng.randrange(cfg.nodes), _target(rng, cfg)
+    t = rng.uniform(0.1, span / 2)
+    gap, down = rng.uniform(0.0, 2.0), rng.uniform(0.5, 4.0)
+    return [Fault(t, "kill", n), Fault(t + gap, "kill", m),
+            Fault(t + gap + down, "restart", m), Fault(t + gap + down + rng.uniform(0, 2), "restart", n)]
+
+
 GENERATORS: dict[str, Gen] = {
     "crash": crash, "double_crash": double_crash, "pause": pause, "partition": partition,
     "reset": reset, "delay": delay, "replicate_crash": replicate_crash,
-    "quick_restart": quick_restart,
+    "quick_restart": quick_restart, "node_crash": node_crash, "node_pause": node_pause,
+    "node_then_manager": node_then_manager,
 }
-NEEDS_BACKUP = {"double_crash", "partition", "replicate_crash"}
+NEEDS_BACKUP = {"double_crash", "partition", "replicate_crash", "node_then_manager"}
 WEIGHTS = {"none": 1, "crash": 3, "double_crash": 2, "pause": 2, "partition": 2, "reset": 2,
-           "delay": 2, "replicate_crash": 2, "quick_restart": 2, "mix": 4}
+           "delay": 2, "replicate_crash": 2, "quick_restart": 2, "node_crash": 3,
+           "node_pause": 2, "node_then_manager": 2, "mix": 4}
 KINDS = list(WEIGHTS)
 
 

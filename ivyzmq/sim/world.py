@@ -52,10 +52,15 @@ class SimConfig:
     read_share: float = 0.5
     think: float = 0.2            # mean pause between a client's operations (half are 0)
     grace: float = 30.0           # the run must settle this long after the last fault
+    node_liveness: float = 0.0    # a node silent this long is dead; 0: dead_after
 
     @property
     def dead_after(self) -> float:
         return self.heartbeat_interval * self.liveness
+
+    @property
+    def node_dead_after(self) -> float:
+        return self.node_liveness or self.dead_after
 
 
 @dataclass
@@ -66,6 +71,7 @@ class Client:
     current: tuple | None = None   # (opid, kind, page, value, start)
 
 
+LEASE_SHARE = 2 / 3   # a node's lease, as a share of the node liveness time (as the daemon)
 VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-padded
 
 Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, opseq, note]
@@ -86,7 +92,8 @@ class World(FaultInjection):
         self._order = itertools.count()
         self.node_ids = list(range(cfg.nodes))
         self.manager_ids = list(range(cfg.nodes, cfg.nodes + cfg.managers))
-        self.nodes = {n: self._new_node(n) for n in self.node_ids}
+        self.incs = itertools.count(1)       # node incarnations, growing across restarts
+        self.nodes = {n: self._new_node(n) for n in self.node_ids}   # the running ones
         self.boots = itertools.count(1)
         self.managers: dict[int, Manager | None] = {m: self._new_manager(m)
                                                     for m in self.manager_ids}
@@ -124,7 +131,9 @@ class World(FaultInjection):
         c = self.cfg
         return Node(n, n_nodes=c.nodes, managers=list(range(c.nodes, c.nodes + c.managers)),
                     pages=c.pages, page_size=c.page_size, retry_timeout=c.retry_timeout,
-                    retries=c.retries, bugs=self.bugs)
+                    retries=c.retries, bugs=self.bugs, rid_base=1000 * next(self.incs),
+                    inc=next(self.incs), lease=LEASE_SHARE * c.node_dead_after,
+                    beat_interval=c.heartbeat_interval)
 
     def _new_manager(self, m: int) -> Manager:
         c = self.cfg
@@ -132,7 +141,16 @@ class World(FaultInjection):
                        now=self.now, boot=next(self.boots),
                        heartbeat_interval=c.heartbeat_interval, liveness=c.liveness,
                        redrive_timeout=c.redrive_timeout, failback=c.failback,
-                       bugs=self.bugs)
+                       bugs=self.bugs, node_liveness=c.node_dead_after,
+                       pause_gap=5 * c.tick)
+
+    def _tick_process(self, pid: int) -> None:
+        if pid in self.nodes:
+            self.nodes[pid].tick(self.now)   # a node tick beats and re-sends: no check
+            self._run_node(pid)
+        else:
+            self.managers[pid].tick(self.now)
+            self._run_manager(pid)
 
     def _at(self, when: float, kind: str, *args) -> None:
         heapq.heappush(self.events, (when, next(self._order), kind, args))
@@ -194,7 +212,7 @@ class World(FaultInjection):
                 row[9] = row[9] or "lost: receiver down"
             return
         if dest in self.paused:
-            self.paused[dest].append((src, dest, gen, frames, row))
+            self.paused[dest].append(("deliver", src, dest, gen, frames, row))
             return
         msg, payload = P.decode(frames)
         if dest in self.nodes:
@@ -250,16 +268,24 @@ class World(FaultInjection):
         self.pending_ops[opid] = cl
         if probe or self.rng.random() < c.read_share:
             cl.current = (opid, "read", page, None, self.now)
-            self.nodes[n].start(self.now, opid, "read", page)
+            start = ("start", n, opid, "read", page, b"")
         else:
             cl.counter += 1
             value = f"w{n}-{cl.counter}"
             cl.current = (opid, "write", page, value, self.now)
-            data = value.encode().ljust(VALUE_SIZE, b"\0")   # overwrite the whole value
-            self.nodes[n].start(self.now, opid, "write", page, data)
+            start = ("start", n, opid, "write", page, value.encode().ljust(VALUE_SIZE, b"\0"))
         self._at(self.now + c.op_timeout, "timeout", opid)
-        self._run_node(n)
-        checks.invariants(self, (page,))
+        if n in self.paused:
+            self.paused[n].append(start)   # the request waits for the paused node
+        elif n in self.nodes:
+            self._start(*start[1:])
+
+    def _start(self, n: int, opid: int, kind: str, page: int, data: bytes) -> None:
+        """The client's request reaches its node (a dead node never answers it)."""
+        if n in self.nodes and opid in self.pending_ops:
+            self.nodes[n].start(self.now, opid, kind, page, data)
+            self._run_node(n)
+            checks.invariants(self, (page,))
 
     def _op_done(self, opid: int, data, error) -> None:
         cl = self.pending_ops.pop(opid, None)
@@ -298,8 +324,11 @@ class World(FaultInjection):
         manager serves with no operation open: the point where agreement is checked."""
         if self.clients_busy or self.faults_left:
             return False
+        if len(self.nodes) < len(self.node_ids):
+            return False
         for nd in self.nodes.values():
-            if nd.outstanding or any(st.pending or st.local for st in nd.pages):
+            if nd.outstanding or not nd.member or any(st.pending or st.local
+                                                      for st in nd.pages):
                 return False
         active = [m for m in self.managers.values() if m is not None and m.role == "active"]
         return len(active) == 1 and not active[0].held and \
@@ -328,14 +357,11 @@ class World(FaultInjection):
             self._at(self.now + self.cfg.tick, "tick", pid)
             if not self.alive(pid) or pid in self.paused:
                 return
-            if pid in self.nodes:
-                self.nodes[pid].tick(self.now)   # a node tick only re-sends: no check needed
-                self._run_node(pid)
-            else:
-                self.managers[pid].tick(self.now)
-                self._run_manager(pid)
+            self._tick_process(pid)
         elif kind == "client":
             self._client_next(args[0])
+        elif kind == "start":
+            self._start(*args)
         elif kind == "timeout":
             self._timeout(args[0])
         elif kind == "fault":

@@ -1,0 +1,220 @@
+"""The manager's view of the nodes (docs/PROTOCOL.md section 6): which incarnation of each
+node is a member, which are dead, and when each was last heard from. `Manager`
+(manager/core.py) inherits these methods.
+
+Every manager watches the nodes' beats; only the serving one decides: it admits a new
+incarnation, answers beats with the lease acknowledgement, and declares a node dead after
+`node_liveness` seconds of silence - fencing that incarnation, dropping it from every
+copy_set and operation, and losing the pages it owned (replicas: 0). The node records are
+replicated like the page records, so a backup that takes over knows who is dead.
+
+A manager that was itself not running (paused, or holding its inbox for step_delay) cannot
+judge anybody's silence: such a gap restarts every node's clock.
+"""
+from __future__ import annotations
+
+from loguru import logger
+
+from ivyzmq import protocol as P
+from ivyzmq.manager import pages
+
+START_GRACE = 2.0      # a manager just started gives a node not heard yet this long (s)
+
+
+class Members:
+    """Node records and liveness of a `Manager` (see the module docstring)."""
+
+    def _init_members(self, now: float, node_liveness: float | None,
+                      pause_gap: float | None) -> None:
+        self.node_liveness = node_liveness    # None: nodes are not watched (unit tests)
+        self.pause_gap = pause_gap            # ticks this far apart: we were paused
+        self.members = {n: P.Member(n) for n in self.nodes}
+        self.node_seen = {n: now + START_GRACE for n in self.nodes}
+        self._members_dirty = False
+        self._last_tick = now
+        self.resumed = -1e9          # when a gap in our own ticks last ended (a pause)
+        self.records_epoch = 0       # the term whose log our records follow
+        self.recovery_from = 0       # the highest epoch seen when our recovery began
+        self.fetching: int | None = None      # the peer whose records a new term awaits
+        self.fetch_since = 0.0
+
+    @property
+    def watching(self) -> bool:
+        return self.node_liveness is not None
+
+    def dead_nodes(self) -> list[int]:
+        return [n for n, m in self.members.items() if m.dead]
+
+    def node_live(self, n: int) -> bool:
+        """Must the recovery round wait for node n? Not for a node our records hold dead -
+        unless the records may be stale (a newer term than theirs was seen, whose log we
+        did not follow: it may have admitted a newer incarnation) and we hear no peer - nor
+        for one silent for node_liveness while we hear a peer (see `_may_declare`)."""
+        if not self.watching:
+            return True
+        heard = self._may_declare()
+        if self.members[n].dead and (heard or self.records_epoch >= self.recovery_from):
+            return False
+        return not (heard and self._now - self.node_seen[n] >= self.node_liveness)
+
+    def _may_declare(self) -> bool:
+        """Only a manager that hears another manager (or has none) declares nodes dead. One
+        cut off from every peer may be the old side of a partition whose other side serves
+        too: there a node silent to us may be alive, following the other manager and
+        serving its copies under that one's lease, so letting writes go on without it
+        could let it read stale data. It waits instead (as for a node's death together
+        with every other manager's)."""
+        return not self.peers or any(self.alive(q) for q in self.peers) or \
+            "declare_alone" in self.bugs
+
+    def hold(self, until: float) -> None:
+        """The inbox is not read before `until` (step_delay): nobody's silence counts."""
+        for n in self.nodes:
+            self.node_seen[n] = max(self.node_seen[n], until)
+
+    def _notice_gap(self, now: float) -> None:
+        """A gap in our own ticks (we were paused): forgive everybody's silence over it,
+        and remember when we came back (what queued meanwhile may not be read yet)."""
+        if self.pause_gap is not None and now - self._last_tick > self.pause_gap:
+            self.hold(now)
+            self.resumed = self._last_tick = now
+
+    def _watch(self, now: float) -> None:
+        """Each tick: notice a gap; the serving manager declares silent nodes dead."""
+        self._notice_gap(now)
+        self._last_tick = now
+        if self.role != "active" or not self.watching or not self._may_declare():
+            return
+        for n in self.nodes:
+            if not self.members[n].dead and now - self.node_seen[n] >= self.node_liveness:
+                logger.warning("manager {}: node {} silent for {:.2f} s: declared dead",
+                               self.pid, n, now - self.node_seen[n])
+                self._declare_dead(n)
+
+    def _declare_dead(self, n: int) -> None:
+        m = self.members[n]
+        self.members[n] = P.Member(n, m.inc, True, m.fresh)
+        self._members_dirty = True
+        self._send(n, P.Fenced(inc=m.inc))
+        for rec in self.table:
+            changed, out = pages.node_died(rec, n)
+            if changed:
+                self._dirty.add(rec.page)
+            self._emit(out, rec.page)
+
+    def _admit(self, n: int, inc: int) -> None:
+        m = self.members[n]
+        if m.inc and not m.dead:
+            self._declare_dead(n)       # a new incarnation: the old one is gone
+            m = self.members[n]
+        fresh = not m.inc and not m.dead
+        self.members[n] = P.Member(n, inc, False, fresh)
+        self._members_dirty = True
+        logger.info("manager {}: node {} joins as incarnation {}{}", self.pid, n, inc,
+                    "" if fresh else " with an empty memory")
+        self._send(n, P.Admit(inc=inc, fresh=fresh))
+
+    def _from_member(self, msg: P.Msg) -> bool:
+        """Liveness and membership of whatever a node sends; False when the message must
+        be ignored (a beat is handled here; a node that is not a member is not served)."""
+        n = msg.sender
+        if not self.watching:
+            return True
+        if isinstance(msg, P.NodeBeat):
+            self._on_beat(msg)
+            return False
+        self.node_seen[n] = self._now
+        m = self.members[n]
+        if self.role == "active" and (m.dead or not m.inc):
+            return isinstance(msg, P.TableReport)   # not a member: not served
+        return True            # (a passive manager counts a request as a vote)
+
+    def _on_beat(self, msg: P.NodeBeat) -> None:
+        n, m = msg.sender, self.members[msg.sender]
+        if msg.inc < m.inc or (msg.inc == m.inc and m.dead) or (msg.inc > m.inc and msg.member):
+            # An old incarnation, a dead one, or one admitted in a term whose records we
+            # lack (both managers restarted): its pages are not in our records.
+            if self.role == "active":
+                self._direct(n, P.Fenced(inc=msg.inc))
+            return
+        self.node_seen[n] = self._now
+        if self.role != "active":
+            return
+        if msg.inc > m.inc:
+            self._admit(n, msg.inc)
+        elif not msg.member:
+            self._send(n, P.Admit(inc=m.inc, fresh=m.fresh))   # our Admit was lost
+        else:
+            self._direct(n, P.NodeBeatAck(t=msg.t))
+
+    # -- the recovery round -------------------------------------------------------------------
+
+    def _usable_reports(self) -> dict[int, list[P.PageReport]]:
+        """The reports a new term rebuilds from: those of admitted incarnations that our
+        records do not hold dead (one newer than our records was admitted in a term whose
+        records we lack: its pages are real). Reports of incarnations never admitted count
+        only at a cold start of the cluster - no member reported and the records know no
+        earlier incarnation of that node - since a restarted node's initial pages are not
+        the cluster's pages."""
+        if not self.watching:
+            return {n: r for n, (r, _, _) in self.reports.items()}
+        rec = self.members
+        used = {n: r for n, (r, inc, member) in self.reports.items()
+                if member and (inc > rec[n].inc or inc == rec[n].inc and not rec[n].dead)}
+        return used or {n: r for n, (r, _, member) in self.reports.items()
+                        if not member and not rec[n].inc and not rec[n].dead}
+
+    def _settle_members(self, used: dict[int, list[P.PageReport]]) -> list[int]:
+        """After the recovery round: reporters become members, the others are dead.
+        Returns the nodes newly found dead, whose pages the caller loses."""
+        gone = []
+        for n in self.nodes:
+            if n in used:
+                _, inc, member = self.reports[n]
+                if not member:
+                    self._send(n, P.Admit(inc=inc, fresh=True))
+                self.members[n] = P.Member(n, inc, False, self.members[n].fresh or not member)
+            elif self.watching and not self.members[n].dead:
+                m = self.members[n]
+                self.members[n] = P.Member(n, m.inc, True, m.fresh)
+                gone.append(n)
+        self._members_dirty = True
+        return gone
+
+    def _members_msg(self) -> list[P.Member]:
+        return [self.members[n] for n in self.nodes]
+
+    def _apply_members(self, members: list[P.Member] | None) -> None:
+        """A backup takes the serving manager's node records."""
+        for m in members or ():
+            if m.node in self.members:
+                self.members[m.node] = m
+
+    def _round_done(self) -> bool:
+        """The recovery round is over when the freshest live peer's records are in (or it
+        went silent) and every node has reported or is dead."""
+        if self.fetching is not None and self._now - self.fetch_since < self.dead_after:
+            return False
+        return all(n in self.reports or not self.node_live(n) for n in self.nodes)
+
+    def _fetch_records(self) -> None:
+        """Starting a term: the records are the authority for the nodes that will not
+        report (the dead), so take the freshest ones a live peer has, if newer than ours."""
+        live = [q for q in self.peers if self.alive(q)]
+        best = max(live, key=lambda q: (self.peers[q].epoch, self.peers[q].seq), default=None)
+        self.fetching = None
+        if best is not None and (self.peers[best].epoch, self.peers[best].seq) > \
+                (self.epoch, self.seq):
+            self.fetching, self.fetch_since = best, self._now
+            self._direct(best, P.SnapshotRequest())
+
+    def _fetched(self, msg: P.Snapshot) -> bool:
+        """The records asked for by `_fetch_records` arrived: take them."""
+        if self.role != "recovering" or msg.sender != self.fetching:
+            return False
+        self.table, self.seq, self.fetching = list(msg.pages), msg.seq, None
+        self.records_epoch = msg.epoch
+        self._apply_members(msg.members)
+        if self._round_done():
+            self.fire("recovered")
+        return True

@@ -1,0 +1,126 @@
+"""A node's membership in the cluster (docs/PROTOCOL.md section 6): its incarnation, its
+admission by the serving manager, the beats that keep it alive in the managers' eyes, the
+lease under which it may answer local hits, and what it does when it is declared dead
+(fenced) or told that a page is lost. `Node` (node/core.py) inherits these methods.
+
+Why a lease: a manager declares a silent node dead and lets writes go on without it. A node
+that was only paused must not, on waking, serve a read from its old copy or write its old
+page: it serves local hits only while the serving manager has answered one of its beats
+within the last `lease` seconds, and `lease` is shorter than the managers' node liveness,
+so by the time a manager decides a node is dead, that node has stopped serving by itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loguru import logger
+
+from ivyzmq import protocol as P
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a local operation failed, for the client: `code` picks the exception class."""
+
+    code: P.ErrorCode
+    text: str
+    peer: int | None = None      # the process it is about (a lost page's dead owner)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Membership:
+    """Membership state and handlers of a `Node` (see the module docstring)."""
+
+    def _init_membership(self, inc: int, lease: float | None, beat_interval: float) -> None:
+        self.inc = inc                  # this incarnation; a fenced node takes the next
+        self.member = lease is None     # without leases (a node alone, in unit tests): yes
+        self.lease = lease              # None: local hits need no lease
+        self.lease_until = 0.0
+        self.beat_interval = beat_interval
+        self.last_beat = -1e9
+        self.want_lease = False         # a local hit waits for a beat to be answered
+
+    def may_hit(self, now: float) -> bool:
+        """May this node answer a local read or write without a manager right now?"""
+        return self.member and (self.lease is None or now < self.lease_until
+                                or "no_lease" in self.bugs)
+
+    def _beat(self, now: float) -> None:
+        self.last_beat = now
+        for m in self.managers:
+            self._send(m, P.NodeBeat(inc=self.inc, member=self.member, t=now))
+
+    def _beats(self, now: float) -> None:
+        """The regular beat, and an early one when a local hit waits for its lease. A node
+        without a lease (alone, in unit tests) is not watched and does not beat."""
+        if self.lease is None:
+            return
+        due = self.beat_interval
+        if self.want_lease or not self.member:
+            due = min(due, self.retry_timeout / 4)
+        if now - self.last_beat >= due:
+            self._beat(now)
+
+    def _wait_lease(self, now: float) -> None:
+        if not self.want_lease:
+            self.want_lease = True
+            self._beat(now)
+
+    def _advance_all(self, now: float) -> None:
+        self.want_lease = False
+        for p, st in enumerate(self.pages):
+            if st.local:
+                self._advance(now, p)
+
+    def _on_beat_ack(self, now, msg: P.NodeBeatAck, _payload) -> None:
+        if self.member and self.lease is not None:
+            self.lease_until = max(self.lease_until, msg.t + self.lease)
+            if self.want_lease:
+                self._advance_all(now)
+
+    def _on_admit(self, now, msg: P.Admit, _payload) -> None:
+        if msg.inc != self.inc or self.member:
+            return
+        logger.info("node {} admitted as incarnation {}{}", self.pid, self.inc,
+                    "" if msg.fresh else " with an empty memory")
+        if not msg.fresh:
+            self._drop_pages()
+        self.member = True
+        self.lease_until = now + (self.lease or 0.0)
+        self._advance_all(now)
+
+    def _on_fenced(self, now, msg: P.Fenced, _payload) -> None:
+        if msg.inc != self.inc:
+            return
+        logger.warning("node {}: incarnation {} was declared dead; dropping every page and "
+                       "joining again", self.pid, self.inc)
+        for st in self.pages:
+            self._fail_local(st, P.ErrorCode.FENCED, f"node {self.pid} was declared dead "
+                             "while the operation waited; it rejoins with an empty memory")
+        self._drop_pages()
+        self.outstanding.clear()
+        self.inc += 1
+        self.member, self.lease_until = False, 0.0
+        self._beat(now)
+
+    def _on_lost(self, now, msg: P.Lost, _payload) -> None:
+        st = self.pages[msg.page]
+        if st.pending is None or st.pending.rid != msg.rid:
+            return          # answered already (the page arrived after all), or stale
+        self.outstanding.pop(msg.rid, None)
+        st.pending = None
+        self._fail_local(st, P.ErrorCode.LOST, f"page {msg.page} is lost: its owner, node "
+                         f"{msg.owner}, died holding the only copy", msg.owner)
+
+    def _fail_local(self, st, code: P.ErrorCode, text: str, peer: int | None = None) -> None:
+        while st.local:
+            self.done.append((st.local.popleft().opid, None, Failure(code, text, peer)))
+
+    def _drop_pages(self) -> None:
+        """Forget every page (in place: an embedded reader holds the data list)."""
+        for p, st in enumerate(self.pages):
+            st.is_owner, st.access, st.pending = False, "Nil", None
+            st.handoff, st.handoff_data, st.opseq = None, None, 0
+            self.data[p] = None

@@ -1,0 +1,110 @@
+"""Between client programs or tools and a daemon: reads, writes, status and trace."""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+import msgspec
+
+from ivyzmq.protocol.base import AccessName, ToolMsg
+
+
+# -- clients and tools <-> daemons --------------------------------------------------------------
+
+class ClientRead(ToolMsg, kw_only=True):
+    """Program -> node daemon: read `page`; answered by ClientReply with the bytes."""
+
+    page: int
+    cid: int
+
+
+class ClientWrite(ToolMsg, kw_only=True):
+    """Program -> node daemon: write the second frame at `offset` of `page`."""
+
+    carries_payload = True
+
+    page: int
+    offset: int = 0
+    cid: int
+
+
+class ErrorCode(str, Enum):
+    """Why a node daemon refused a client request; client.py maps each to an exception."""
+
+    RANGE = "range"          # no such page
+    SIZE = "size"            # the data does not fit the page at that offset
+    REQUEST = "request"      # the request itself is malformed
+    LOST = "lost"            # the page's only holder died (replicas: 0)
+    FENCED = "fenced"        # this node was declared dead while the operation ran
+
+
+class ClientReply(ToolMsg, kw_only=True):
+    """Node daemon -> program: result of request `cid`; error is None on success, else code
+    says what kind (None: success, or an error of no particular kind)."""
+
+    cid: int
+    error: str | None = None
+    code: ErrorCode | None = None
+    peer: int | None = None      # the process the error is about (a lost page's owner)
+
+
+class StatusQuery(ToolMsg, kw_only=True):
+    """Tool -> any daemon: your page table and role."""
+
+
+class RecordRow(msgspec.Struct, array_like=True):
+    """A manager's record of one page, as a status reply shows it."""
+
+    page: int
+    owner: int
+    copy_set: list[int]
+    lost: bool = False
+
+
+class PageRow(msgspec.Struct, array_like=True):
+    """A node's view of one page, as a status reply shows it."""
+
+    page: int
+    is_owner: bool
+    access: AccessName
+
+
+class StatusReply(ToolMsg, kw_only=True):
+    """Daemon -> tool. Managers fill `records`, nodes `pages`. `pending` counts the faults a
+    node waits on or a manager's locked pages."""
+
+    name: str
+    kind: Literal["node", "manager"]
+    role: str = ""
+    serving: bool = False
+    pending: int = 0
+    records: list[RecordRow] = []
+    pages: list[PageRow] = []
+    dead: list[int] = []         # managers: nodes declared dead (and not back)
+
+
+class TraceQuery(ToolMsg, kw_only=True):
+    """Tool -> any daemon: the protocol messages you sent (and forget them if clear)."""
+
+    clear: bool = False
+
+
+class TraceRow(msgspec.Struct, array_like=True):
+    lc: int
+    type: str
+    sender: int
+    to: int
+    page: int
+    requester: int
+    rid: int = 0          # with requester, names the operation (ivyzmq/tracing.py)
+    at: float = 0.0       # wall clock at the send (s): orders what Lamport clocks cannot
+
+
+class TraceReply(ToolMsg, kw_only=True):
+    rows: list[TraceRow]
+
+
+class ErrorReply(ToolMsg, kw_only=True):
+    """Daemon -> sender of a bad frame that expected an answer."""
+
+    error: str
