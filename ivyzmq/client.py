@@ -20,7 +20,7 @@ import zmq
 
 from ivyzmq import config as C
 from ivyzmq import protocol as P
-from ivyzmq import tracing
+from ivyzmq import tracing, waits
 
 
 class IvyError(Exception):
@@ -54,9 +54,11 @@ class IvyTimeout(IvyError, TimeoutError):
 
     The attributes say what was waited for, so that a program can tell a paused owner
     from a dead manager without parsing the message: `endpoint` (the daemon asked),
-    `waited` (seconds) and `page` (of a read or write). `peer`, the process the node was
-    itself waiting on for the page (its owner, or a manager), and `since`, how many
-    seconds it had been waiting on it, stay None until a node reports them."""
+    `waited` (seconds) and `page` (of a read or write). After a read or write timed out,
+    the client asks what the page waits for (ivyzmq/waits.py) and the message says it:
+    `peer` is the daemon waited on (its name: the owner, a copy holder, the manager, or
+    the node itself when it does not answer at all) and `since` how many seconds it has
+    been waited on; both None when nobody could tell."""
 
     def __init__(self, message: str, *, endpoint: str | None = None,
                  waited: float | None = None, page: int | None = None,
@@ -122,6 +124,18 @@ class Channel:
             if cid is None or getattr(reply, "cid", None) == cid:
                 return reply, data
 
+    def ask(self, msg: P.Msg, timeout: float) -> P.Msg | None:
+        """One question: the answer, an ErrorReply if the daemon refused it, None if
+        silent. The channel is closed after."""
+        try:
+            return self.request(msg, timeout=timeout)[0]
+        except IvyTimeout:
+            return None
+        except IvyError as exc:
+            return P.ErrorReply(error=str(exc))
+        finally:
+            self.close()
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close(linger=0)
@@ -129,12 +143,14 @@ class Channel:
 
 
 class Memory:
-    """A connection to one node's client endpoint; one channel per thread."""
+    """A connection to one node's client endpoint; one channel per thread. With the
+    `cluster`, a time-out names the manager or owner the node waits on, not only the node."""
 
     def __init__(self, endpoint: str, *, pages: int | None = None,
                  page_size: int | None = None, timeout: float = 10.0,
-                 ctx: zmq.Context | None = None):
+                 ctx: zmq.Context | None = None, cluster: C.Cluster | None = None):
         self.endpoint, self.pages, self.page_size = endpoint, pages, page_size
+        self.cluster = cluster
         self.timeout = timeout
         self.ctx = ctx or zmq.Context.instance()
         self._local = threading.local()
@@ -161,8 +177,19 @@ class Memory:
                                 f"{self.page_size} bytes")
 
     def request(self, msg: P.Msg, payload: bytes | None = None) -> tuple[P.Msg, bytes | None]:
-        """Send a request to the node and wait for the answer to it."""
-        return self._channel().request(msg, payload, self.timeout)
+        """Send a request to the node and wait for the answer to it. A read or write that
+        times out says what the page waits for (the questions take up to a few PROBEs)."""
+        try:
+            return self._channel().request(msg, payload, self.timeout)
+        except IvyTimeout as exc:
+            if not isinstance(msg, (P.ClientRead, P.ClientWrite)):
+                raise
+            why = waits.explain(self._ask, self.cluster, self.endpoint, msg.page, self.timeout)
+            raise IvyTimeout(why.text, endpoint=exc.endpoint, waited=exc.waited,
+                             page=msg.page, peer=why.peer, since=why.since) from None
+
+    def _ask(self, endpoint: str, msg: P.Msg) -> P.Msg | None:
+        return Channel(endpoint, self.ctx).ask(msg, waits.PROBE)
 
     def read(self, page: int) -> bytes:
         self._check(page)
@@ -208,7 +235,7 @@ class EmbeddedMemory(Memory):
         from ivyzmq.node.daemon import NodeDaemon
         self.daemon = NodeDaemon(cluster, node)
         super().__init__(cluster.endpoint(node), pages=cluster.pages,
-                         page_size=cluster.page_size,
+                         page_size=cluster.page_size, cluster=cluster,
                          timeout=timeout or cluster.timing.op_timeout)
         self._thread = threading.Thread(target=self.daemon.run, name=f"ivy-node{node}",
                                         daemon=True)
@@ -240,7 +267,7 @@ def connect(config: str | C.Cluster = C.DEFAULT_CONFIG, node: int = 0, *,
     if not 0 <= node < len(cluster.nodes):
         raise IvyError(f"node {node} out of range 0..{len(cluster.nodes) - 1}")
     return Memory(cluster.endpoint(node), pages=cluster.pages, page_size=cluster.page_size,
-                  timeout=timeout or cluster.timing.op_timeout)
+                  timeout=timeout or cluster.timing.op_timeout, cluster=cluster)
 
 
 def embed(config: str | C.Cluster = C.DEFAULT_CONFIG, node: int = 0, *,
@@ -262,14 +289,9 @@ class Admin:
         return Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx)
 
     def query(self, name: str, msg: P.Msg, timeout: float = 1.0) -> P.Msg | None:
-        """Ask one daemon; None when it does not answer in time."""
-        chan = self.channel(name)
-        try:
-            return chan.request(msg, timeout=timeout)[0]
-        except IvyError:
-            return None
-        finally:
-            chan.close()
+        """Ask one daemon; None when it does not answer in time (or refuses)."""
+        reply = self.channel(name).ask(msg, timeout)
+        return None if isinstance(reply, P.ErrorReply) else reply
 
     def status(self, names: list[str] | None = None, timeout: float = 1.0
                ) -> list[tuple[str, P.StatusReply | None]]:

@@ -4,6 +4,8 @@ server's thread is a race with the daemon loop only in the way a glance at a mov
 is: each number is a consistent Python value, and the next scrape is fresher."""
 from __future__ import annotations
 
+import time
+
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
                                     HistogramMetricFamily)
 
@@ -84,6 +86,10 @@ class DaemonCollector:
         yield _gauge("ivy_epoch", "The highest manager term this node has seen.", core.epoch)
         yield _gauge("ivy_node_manager", "The process id of the manager this node follows.",
                      core.manager)
+        yield _gauge("ivy_node_member", "1 once this incarnation is admitted.", core.member)
+        yield _gauge("ivy_node_lease_seconds", "How long this node may still answer local "
+                     "hits without a manager (0: it waits for one).",
+                     max(0.0, core.lease_until - time.monotonic()))
 
     def _manager(self):
         c, core = self.c, self.daemon.core
@@ -123,4 +129,8 @@ class DaemonCollector:
                      sum(len(rec.queue) for rec in table))
         yield _gauge("ivy_held_steps", "Steps whose messages wait for the replicas.",
                      len(getattr(core, "held", ())))
+        yield _gauge("ivy_nodes_dead", "Nodes this manager holds dead (not back yet).",
+                     len(core.dead_nodes()))
+        yield _gauge("ivy_pages_lost", "Pages whose owner died with the only copy.",
+                     sum(rec.lost for rec in table))
 

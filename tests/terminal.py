@@ -21,7 +21,9 @@ class Tmux:
         env = {k: v for k, v in (env or os.environ).items() if k != "CI"}
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in
                            {"PATH": env.get("PATH", ""), "TERM": "xterm-256color"}.items())
-        shell = f"env {exports} {shlex.join(command)}; echo \"[exit $?]\"; sleep 30"
+        # The tmux server inherits this process's environment: drop CI there explicitly
+        # (a terminal program draws no bar in CI).
+        shell = f"env -u CI {exports} {shlex.join(command)}; echo \"[exit $?]\"; sleep 30"
         self._tmux("new-session", "-d", "-x", str(width), "-y", str(height), shell)
 
     def _tmux(self, *args: str) -> subprocess.CompletedProcess:

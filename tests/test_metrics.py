@@ -84,7 +84,10 @@ def test_a_failover_moves_the_failover_counters_and_the_role_gauges(clusters):
     assert scrape.total(b, "ivy_recoveries_total") == \
         scrape.total(before["backup"], "ivy_recoveries_total") + 1
     assert scrape.total(b, "ivy_epoch") > scrape.total(before["primary"], "ivy_epoch")
-    assert scrape.total(b, "ivy_heartbeats_missed_total", peer="primary") >= 3
+    # The silence counts as it goes on: three beat intervals after the last beat at most.
+    wait_until(lambda: scrape.total(scrape.fetch(backup), "ivy_heartbeats_missed_total",
+                                    peer="primary") >= 3, 5,
+               what="the backup to count 3 missed heartbeats of the primary")
     for node in ("node0", "node1", "node2"):
         assert diff(before, got, node, "ivy_failovers_total") == 1, node
         assert scrape.total(got[node], "ivy_node_manager") == run.cluster.pid_of("backup")
@@ -98,3 +101,19 @@ def test_a_failover_moves_the_failover_counters_and_the_role_gauges(clusters):
     off = clusters.make("nometrics", up=False)
     proc = ivy(off, "metrics", "node0")
     assert proc.returncode == 1 and "no metrics address" in proc.stderr
+
+
+def test_a_node_death_moves_the_dead_and_lost_gauges(clusters):
+    """Node 1 dies holding pages 1 and 4 (the only copies): the serving manager's gauges say
+    one node dead and two pages lost; the surviving nodes are admitted members."""
+    run = clusters.make("metricsdead", heartbeat_interval=0.1, retry_timeout=0.1,
+                        metrics=True)
+    before = scrape_every(run)
+    assert scrape.total(before["primary"], "ivy_nodes_dead") == 0
+    assert scrape.total(before["primary"], "ivy_pages_lost") == 0
+    assert all(scrape.total(before[n], "ivy_node_member") == 1 for n in ("node0", "node2"))
+    run.procs.kill("node1")
+    primary = address_of(run.cluster, run.cluster.pid_of("primary"))
+    wait_until(lambda: scrape.total(scrape.fetch(primary), "ivy_nodes_dead") == 1, 10,
+               what="node 1 to be declared dead")
+    assert scrape.total(scrape.fetch(primary), "ivy_pages_lost") == 2

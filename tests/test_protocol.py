@@ -65,6 +65,15 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.NodeBeatAck: (P.NodeBeatAck(t=12.5, sender=3, epoch=2), None),
     P.Admit: (P.Admit(inc=5, fresh=False, sender=3, epoch=2), None),
     P.Fenced: (P.Fenced(inc=5, sender=3, epoch=2), None),
+    P.WaitQuery: (P.WaitQuery(page=2), None),
+    P.WaitReply: (P.WaitReply(page=2, waits="fault", manager=3, queued=1, kind="read",
+                              rid=77, began=2.5, asked=1.0, heard=0.2, lease=None,
+                              sender=0), None),
+    P.PageQuery: (P.PageQuery(page=2), None),
+    P.PageReply: (P.PageReply(page=2, role="active", serving=True,
+                              record=P.RecordRow(2, 1, [2]),
+                              op=P.InFlight("read", 0, 77, "forwarded"), sent=0.4,
+                              queue=[P.Req("write", 2, 9)], sender=3), None),
 }
 
 

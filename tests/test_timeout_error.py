@@ -1,6 +1,7 @@
 """An IvyTimeout carries what was waited for as attributes, not only in its message: the
-daemon asked, for how long, and the page; `peer` and `since` (the process the node itself
-waited on, and since when) are there for the node to fill in and None until it does."""
+daemon asked, for how long, and the page; `peer` and `since` (the process waited on, and
+since when: here the node itself, which answers nothing at all). What a node that does
+answer reports is in tests/test_wait_reason.py."""
 from __future__ import annotations
 
 import pickle
@@ -24,8 +25,9 @@ def test_a_read_that_times_out_names_the_daemon_and_the_page(nobody):
             mem.read(5)
     exc = info.value
     assert (exc.endpoint, exc.waited, exc.page) == (nobody, 0.2, 5)
-    assert (exc.peer, exc.since) == (None, None)
-    assert str(exc) == f"no answer from {nobody} within 0.2 s"
+    assert (exc.peer, exc.since) == (nobody, 0.2)
+    assert str(exc) == (f"page 5: no answer from {nobody} within 0.2 s, and it does not "
+                        "answer a question either: it is paused or dead")
     assert isinstance(exc, IvyError) and isinstance(exc, TimeoutError)
 
 

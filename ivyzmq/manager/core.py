@@ -352,3 +352,12 @@ class Manager(Members, Replication):
     def status_rows(self) -> list[P.RecordRow]:
         """The page records as a status reply shows them (shared by the daemon and tools)."""
         return [P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost) for r in self.table]
+
+    def page_view(self, now: float, page: int) -> P.PageReply:
+        """One page's record and operation, for a client explaining a time-out."""
+        r = self.table[page]
+        sent = self.sent_at.get(page) if r.op is not None else None
+        return P.PageReply(page=page, role=self.role, serving=self.serving,
+                           record=P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost),
+                           op=r.op,
+                           sent=None if sent is None else now - sent, queue=list(r.queue))

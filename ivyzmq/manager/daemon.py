@@ -52,6 +52,12 @@ class ManagerDaemon(Daemon):
             self.hold_until = time.monotonic() + self.step_delay
             self.core.hold(self.hold_until)
 
+    def on_control(self, ident, msg, payload) -> None:
+        if isinstance(msg, P.PageQuery) and 0 <= msg.page < len(self.core.table):
+            self.transport.reply(ident, self.core.page_view(time.monotonic(), msg.page))
+        else:
+            super().on_control(ident, msg, payload)
+
     def status(self) -> P.StatusReply:
         c = self.core
         pending = sum(rec.op is not None for rec in c.table)

@@ -68,6 +68,7 @@ class Outstanding:
     msg: P.IvyMsg
     sent_at: float
     first: float      # first sent to the current manager: silence is measured from here
+    began: float = 0.0    # first sent at all (to any manager): how long the fault has waited
 
 
 Send = tuple[int, P.Msg, bytes | None]
@@ -121,7 +122,7 @@ class Node(Membership):
         self.out.append((dest, msg, payload))
 
     def _to_manager(self, now: float, msg: P.IvyMsg) -> None:
-        self.outstanding[msg.rid] = Outstanding(msg, now, now)
+        self.outstanding[msg.rid] = Outstanding(msg, now, now, now)
         self._send(self.manager, msg)
 
     # -- local operations --------------------------------------------------------------------

@@ -55,6 +55,8 @@ class NodeDaemon(Daemon):
                 return
             self.waiting[opid] = (ident, msg.cid)
             self.flush()
+        elif isinstance(msg, P.WaitQuery) and 0 <= msg.page < len(self.core.pages):
+            self.transport.reply(ident, self.core.wait_of(time.monotonic(), msg.page))
         else:
             super().on_control(ident, msg, payload)
 

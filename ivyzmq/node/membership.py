@@ -47,6 +47,27 @@ class Membership:
         return self.member and (self.lease is None or now < self.lease_until
                                 or "no_lease" in self.bugs)
 
+    def wait_of(self, now: float, page: int) -> P.WaitReply:
+        """What the local operations on `page` wait for at `now`, read-only: the pending
+        fault and the manager it was sent to, or the lease, or admission (asked by a client
+        after a time-out, never on the hot path). Times are seconds before `now`."""
+        st = self.pages[page]
+        renewed = self.lease_until - self.lease if self.lease and self.lease_until else None
+        reply = P.WaitReply(page=page, waits="nothing", manager=self.manager,
+                            queued=len(st.local),
+                            heard=now - self.last_heard if self.last_heard else None,
+                            lease=None if renewed is None else now - renewed)
+        if st.pending is not None:
+            reply.waits, reply.kind, reply.rid = "fault", st.pending.kind, st.pending.rid
+            item = self.outstanding.get(st.pending.rid)
+            if item is not None:
+                reply.began, reply.asked = now - item.began, now - item.first
+        elif st.local and not self.member:
+            reply.waits = "admission"
+        elif st.local and not self.may_hit(now):
+            reply.waits = "lease"
+        return reply
+
     def _beat(self, now: float) -> None:
         self.last_beat = now
         for m in self.managers:

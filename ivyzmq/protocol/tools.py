@@ -6,7 +6,8 @@ from typing import Literal
 
 import msgspec
 
-from ivyzmq.protocol.base import AccessName, ToolMsg
+from ivyzmq.protocol.base import AccessName, Kind, ToolMsg
+from ivyzmq.protocol.managers import InFlight, Req
 
 
 # -- clients and tools <-> daemons --------------------------------------------------------------
@@ -81,6 +82,57 @@ class StatusReply(ToolMsg, kw_only=True):
     records: list[RecordRow] = []
     pages: list[PageRow] = []
     dead: list[int] = []         # managers: nodes declared dead (and not back)
+
+
+# -- after a time-out: what does the page wait for? (never asked on the hot path) ------------
+
+class WaitQuery(ToolMsg, kw_only=True):
+    """Client -> node daemon, after a read or write of `page` timed out: what do the page's
+    local operations wait for? Answered by WaitReply."""
+
+    page: int
+
+
+class WaitReply(ToolMsg, kw_only=True):
+    """Node daemon -> client: what `page` waits for. `waits`: `fault` (a request to
+    `manager`: `kind`, `rid`), `lease` (a local hit waits for a beat to be answered),
+    `admission` (not a member yet) or `nothing` (no local operation is stuck). The times
+    are seconds before the answer, None where they do not apply or never happened:
+    `began` the fault started, `asked` it was first sent to `manager` (since the node
+    turned to it), `heard` the node last heard from `manager`, `lease` a beat was last
+    answered."""
+
+    page: int
+    waits: Literal["fault", "lease", "admission", "nothing"]
+    manager: int
+    queued: int = 0              # local operations queued on the page
+    kind: Kind | None = None
+    rid: int = 0
+    began: float | None = None
+    asked: float | None = None
+    heard: float | None = None
+    lease: float | None = None
+
+
+class PageQuery(ToolMsg, kw_only=True):
+    """Client -> manager daemon, after a time-out: your record of `page` and the operation
+    holding its lock. Answered by PageReply."""
+
+    page: int
+
+
+class PageReply(ToolMsg, kw_only=True):
+    """Manager daemon -> client: its role, its record of `page`, the operation holding the
+    page's lock (None: free), how many seconds ago that operation last sent anything
+    (`sent`, None if unknown), and the faults queued behind it."""
+
+    page: int
+    role: str
+    serving: bool
+    record: RecordRow
+    op: InFlight | None = None
+    sent: float | None = None
+    queue: list[Req] = []
 
 
 class TraceQuery(ToolMsg, kw_only=True):

@@ -24,6 +24,7 @@ import random
 from dataclasses import dataclass
 
 from ivyzmq import protocol as P
+from ivyzmq.config import Timing
 from ivyzmq.harness.faults import Fault
 from ivyzmq.history import Op
 from ivyzmq.manager.core import Manager
@@ -33,17 +34,21 @@ from ivyzmq.sim.checks import Violation
 from ivyzmq.sim.faults import FaultInjection
 
 
+_T = Timing()     # the protocol's timing defaults are the daemons' (ivyzmq/config.py)
+
+
 @dataclass
 class SimConfig:
     nodes: int = 5
     managers: int = 2
     pages: int = 3
     page_size: int = 32
-    heartbeat_interval: float = 0.5
-    liveness: int = 3
-    retry_timeout: float = 0.5
-    retries: int = 3
-    redrive_timeout: float = 2.0
+    heartbeat_interval: float = _T.heartbeat_interval
+    liveness: int = _T.liveness
+    retry_timeout: float = _T.retry_timeout
+    retries: int = _T.retries
+    redrive_timeout: float = _T.redrive_timeout
+    node_liveness: float = _T.node_liveness
     failback: bool = True
     tick: float = 0.05
     delay: tuple[float, float] = (0.0002, 0.003)   # one-way message delay, uniform
@@ -52,15 +57,9 @@ class SimConfig:
     read_share: float = 0.5
     think: float = 0.2            # mean pause between a client's operations (half are 0)
     grace: float = 30.0           # the run must settle this long after the last fault
-    node_liveness: float = 0.0    # a node silent this long is dead; 0: dead_after
 
-    @property
-    def dead_after(self) -> float:
-        return self.heartbeat_interval * self.liveness
-
-    @property
-    def node_dead_after(self) -> float:
-        return self.node_liveness or self.dead_after
+    dead_after = Timing.dead_after              # the same definitions as the daemons'
+    node_dead_after = Timing.node_dead_after
 
 
 @dataclass
