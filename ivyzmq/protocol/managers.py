@@ -28,7 +28,9 @@ class InFlight(msgspec.Struct, array_like=True):
     kind: Kind
     requester: int
     rid: int
-    phase: Literal["invalidating", "forwarded", "granted"]
+    # draining: the write is off (its requester died, or the page was lost) but copies it
+    # invalidated may still be dropping theirs: their confirmations still count.
+    phase: Literal["invalidating", "forwarded", "granted", "draining"]
     waiting: list[int] = []
 
 
