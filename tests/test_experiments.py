@@ -1,4 +1,4 @@
-"""The experiments of PROTOCOL.md section 2 against real daemons, on a small cluster with the
+"""The experiments of docs/PROTOCOL.md section 8 against real daemons, on a small cluster with the
 fast timing (0.1 s heartbeats) so that a run takes seconds: their tables carry every field,
 the failovers are timed, the histories are linearizable, and the cluster is left as found."""
 from __future__ import annotations
@@ -82,3 +82,24 @@ def test_experiment_a_leaves_a_running_cluster_running(clusters):
     assert set(after) == set(before)      # found running, left running
     assert after["primary"]["os_pid"] == before["primary"]
     assert after["backup"]["os_pid"] != before["backup"]   # stopped for (a1), restarted
+
+
+def test_experiment_e_kills_nodes_and_stays_linearizable(clusters):
+    """(e) on 5 nodes: a node dies and comes back (e1), then a node and the primary (e2).
+    Each killed node is seen held dead; operations on its pages fail (replicas: 0), all
+    others go on; the backup serves in e2 without waiting for the dead node; linearizable."""
+    run = clusters.make("expe", up=False, nodes=5, pages=5, **FAST)
+    args = _args("e", ops=300)
+    args.cycles = 1
+    res = experiment.experiment(args, run)
+    out = res.text()
+    assert res.status == 0, out
+    rows = _table(out)
+    assert set(rows) == {"e1 1x node kill", "e2 node, then primary"}, out
+    for r in rows.values():
+        assert r["verdict"] == "linearizable", out
+        assert int(r["ok"]) > 0, out
+    assert int(rows["e2 node, then primary"]["kill->serving ms"].rstrip("*")) > 0, out
+    deaths = re.findall(r"kill node\d -> declared dead after (\d+) ms", out)
+    assert len(deaths) == 2, out
+    assert "pages lost with their only holder (replicas: 0)" in out

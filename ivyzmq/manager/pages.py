@@ -54,7 +54,7 @@ def pending_messages(rec: P.PageRec) -> Out:
     op = rec.op
     if op is None:
         return []
-    if op.phase in ("invalidating", "draining"):
+    if op.phase == "invalidating":
         return [(n, _msg(P.Invalidate, rec, op)) for n in op.waiting]
     if op.phase == "granted":
         return [(op.requester, _msg(P.WriteGrant, rec, op))]
@@ -82,14 +82,12 @@ def _matches(rec: P.PageRec, msg: P.IvyMsg, kind: str) -> bool:
 def invalidated(rec: P.PageRec, msg: P.InvalidateConfirmation, *,
                 bugs: frozenset[str] = NONE) -> tuple[bool, Out]:
     op = rec.op
-    if not (_matches(rec, msg, "write") and op.phase in ("invalidating", "draining")
+    if not (_matches(rec, msg, "write") and op.phase == "invalidating"
             and msg.sender in op.waiting):
         return False, []
     op.waiting.remove(msg.sender)
     if msg.sender in rec.copy_set:
         rec.copy_set.remove(msg.sender)
-    if op.phase == "draining":
-        return True, _drained(rec)
     if "forward_each_confirmation" in bugs:
         return True, proceed(rec)
     return True, (proceed(rec) if not op.waiting else [])
@@ -155,12 +153,6 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
     elif transit is not None and transit.kind == "write":
         # The old owner stays on record until the confirmation, as in a normal write.
         rec.owner, rec.lost = sent[(transit.kind, transit.requester, transit.rid)], False
-    elif (gave := [n for (kind, to, _), n in sent.items() if kind == "write"
-                   and to not in reports and reports[n].handoff.opseq >= rec.opseq]):
-        # Last handed to a node that did not report (dead), and nothing happened to the
-        # page since: the sender still holds the bytes and takes the page back at its
-        # next forward.
-        rec.owner, rec.lost = gave[0], False
     else:
         # No live node owns it or receives it: whoever had it last is gone (the records
         # may not know who, after both managers died).
@@ -201,24 +193,12 @@ def _lose(rec: P.PageRec) -> Out:
 
 
 def _drop_op(rec: P.PageRec) -> None:
-    """End the operation in flight unfinished. One that was invalidating drains first: the
-    copies it asked to go may not be gone yet, so their confirmations are still awaited
-    (and a copy holder stays in the copy_set until it confirms)."""
+    """End the operation in flight unfinished. The copies it was invalidating are going
+    (their Invalidate is on its way), so they leave the copy_set now."""
     op = rec.op
-    if op.phase == "invalidating" and op.waiting:
-        op.phase = "draining"
-    else:
-        rec.op = None
-
-
-def _drained(rec: P.PageRec) -> Out:
-    """A draining operation's last awaited copy is gone: release the lock."""
-    if rec.op.waiting:
-        return []
+    if op.phase == "invalidating":
+        rec.copy_set = [c for c in rec.copy_set if c not in op.waiting]
     rec.op = None
-    if rec.queue and not rec.lost:
-        return start(rec, rec.queue.pop(0))
-    return []
 
 
 def node_died(rec: P.PageRec, n: int) -> tuple[bool, Out]:
@@ -230,12 +210,10 @@ def node_died(rec: P.PageRec, n: int) -> tuple[bool, Out]:
     rec.queue = [q for q in rec.queue if q.requester != n]
     op = rec.op
     if op is not None and op.requester == n:
-        # Its own fault ends. A page forwarded to it stays with the owner on record: if it
-        # had left, the owner takes it back at its next forward (node/core.py `_reclaim`).
+        # Its own fault: the page stays where it is, unless it may have left for n.
         _drop_op(rec)
-    elif op is not None and op.phase == "draining" and n in op.waiting:
-        op.waiting.remove(n)
-        out += _drained(rec)
+        if op.kind == "write" and op.phase != "invalidating":
+            rec.owner, rec.lost = n, True
     elif op is not None and op.phase == "invalidating" and n in op.waiting:
         op.waiting.remove(n)
         if not op.waiting and rec.owner != n:

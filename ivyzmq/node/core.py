@@ -225,23 +225,10 @@ class Node(Membership):
             return True
         return False
 
-    def _reclaim(self, msg: P.IvyMsg) -> None:
-        """A forward newer than the page we last handed away: the manager records us as
-        the owner still, so that transfer never completed (its requester died before
-        confirming it, docs/PROTOCOL.md section 6.1) - take the page back."""
-        st, h = self.pages[msg.page], self.pages[msg.page].handoff
-        if not st.is_owner and h and h.kind == "write" and msg.opseq > h.opseq and \
-                st.handoff_data is not None:
-            logger.info("node {} takes back page {} (handed to {} who did not confirm)",
-                        self.pid, msg.page, h.to)
-            st.is_owner, st.access, self.data[msg.page] = True, RW, st.handoff_data
-            st.handoff, st.handoff_data = None, None
-
     def _on_read_forward(self, now, msg: P.ReadForward, _payload) -> None:
         st = self.pages[msg.page]
         if self._stale(msg):
             return
-        self._reclaim(msg)
         if not st.is_owner:
             logger.error("node {} got ReadForward for page {} it does not own; ignored",
                          self.pid, msg.page)
@@ -263,7 +250,6 @@ class Node(Membership):
             return
         page_msg = P.WritePage(page=msg.page, requester=msg.requester, rid=msg.rid,
                                opseq=msg.opseq)
-        self._reclaim(msg)
         if not st.is_owner:
             h = st.handoff
             if h and (h.kind, h.to, h.rid) == ("write", msg.requester, msg.rid):

@@ -1,7 +1,7 @@
-"""`ivy experiment a|b|c|d`: the fault-tolerance experiments (a)-(d) of docs/PROTOCOL.md
-section 2, against real daemons.
+"""`ivy experiment a|b|c|d|e`: the fault-tolerance experiments (a)-(e) of docs/PROTOCOL.md
+section 8, against real daemons.
 
-    ivy experiment a|b|c|d [-c CONFIG] [--clients 10] [--ops 1000] [--pages 10] [--seed 1]
+    ivy experiment a|b|c|d|e [-c CONFIG] [--clients 10] [--ops 1000] [--pages 10] [--seed 1]
 
 (a) no faults: once with the primary manager alone (no replication), once with the backup too;
 (b) the primary fails once at a random time (SIGKILL, no restart), then, as a second run, fails
@@ -29,7 +29,7 @@ from ivyzmq.programs import Fail, Result
 from ivyzmq.programs.experiment_plans import FAULT_CYCLES, Run, plan
 
 NAME = "experiment"
-HELP = "the fault-tolerance experiments (a)-(d) of docs/PROTOCOL.md"
+HELP = "the fault-tolerance experiments (a)-(e) of docs/PROTOCOL.md section 8"
 WHICH_HELP = ("a: no faults, without and with a backup; b: primary fails once, and fails "
               "then restarts; c: primary fails and restarts several times; d: primary and "
               "backup both fail and restart several times; e: random nodes die and come "

@@ -28,9 +28,7 @@ class InFlight(msgspec.Struct, array_like=True):
     kind: Kind
     requester: int
     rid: int
-    # draining: the write is off (its requester died, or the page was lost) but copies it
-    # invalidated may still be dropping theirs: their confirmations still count.
-    phase: Literal["invalidating", "forwarded", "granted", "draining"]
+    phase: Literal["invalidating", "forwarded", "granted"]
     waiting: list[int] = []
 
 
