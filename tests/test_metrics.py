@@ -69,12 +69,17 @@ def role(s: dict, which: str) -> float:
 def test_a_failover_moves_the_failover_counters_and_the_role_gauges(clusters):
     run = clusters.make("metricsfo", heartbeat_interval=0.1, retry_timeout=0.1, metrics=True,
                         failback=False)
+    backup = address_of(run.cluster, run.cluster.pid_of("backup"))
+    # The backup must have heard the primary before it can miss it (a cluster just up may
+    # not have finished connecting its heartbeat channel).
+    wait_until(lambda: scrape.total(scrape.fetch(backup), "ivy_heartbeats_received_total",
+                                    peer="primary") >= 3, 10,
+               what="the backup to hear the primary's heartbeats")
     before = scrape_every(run)
     assert (role(before["primary"], "active"), role(before["backup"], "passive")) == (1, 1)
     assert scrape.total(before["backup"], "ivy_manager_serving") == 0
     run.procs.kill("primary")
     assert ivy(run, "read", 2, 1).returncode == 0      # a node's request is the vote
-    backup = address_of(run.cluster, run.cluster.pid_of("backup"))
     wait_until(lambda: scrape.total(scrape.fetch(backup), "ivy_manager_serving") == 1, 10,
                what="the backup to serve")
     got = scrape.scrape_all(run.cluster)
