@@ -7,7 +7,8 @@ Events:
   alone         the primary sees no manager serving (start-up, or every other one is silent)
   vote          a node asked this passive manager while no earlier manager is alive
                 and none serves: the node's request is the vote that lets a backup take over
-  recovered     every node has reported its page table
+  recovered     every live node has reported its page table (and the freshest peer's
+                records are in; see manager/members.py)
   newer_epoch   a manager with a higher epoch serves (heard in a heartbeat, a replication
                 message, or the epoch a node carries)
   primary_back  (backup serving, failback on) the primary is alive, passive and caught up
