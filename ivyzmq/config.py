@@ -44,6 +44,12 @@ class Timing(_Strict):
     def node_dead_after(self) -> float:
         return self.node_liveness or self.dead_after
 
+    @property
+    def lease(self) -> float:
+        """How long a node may answer local hits after a beat the serving manager answered:
+        shorter than the node liveness time, so a node declared dead has stopped by then."""
+        return 2 / 3 * self.node_dead_after
+
 
 # Named timings for generated clusters (chaos runs, benchmarks, tests): the defaults above,
 # and everything five times faster for runs that want many failovers in little time.

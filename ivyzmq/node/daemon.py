@@ -13,9 +13,6 @@ from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
 from ivyzmq.node.core import Node, PageError
 
 
-LEASE_SHARE = 2 / 3    # a node's lease for local hits, as a share of the node liveness time
-
-
 class NodeDaemon(Daemon):
     kind = "node"
 
@@ -28,7 +25,7 @@ class NodeDaemon(Daemon):
                          pages=cluster.pages, page_size=cluster.page_size,
                          retry_timeout=t.retry_timeout, retries=t.retries, rid_base=clock,
                          initial_owner=cluster.initial_owner, inc=clock,
-                         lease=LEASE_SHARE * t.node_dead_after,
+                         lease=t.lease,
                          beat_interval=t.heartbeat_interval)
         self.opids = itertools.count(1)
         self.waiting: dict[int, tuple[bytes, int]] = {}   # opid -> (client ident, cid)

@@ -60,6 +60,7 @@ class SimConfig:
 
     dead_after = Timing.dead_after              # the same definitions as the daemons'
     node_dead_after = Timing.node_dead_after
+    lease = Timing.lease
 
 
 @dataclass
@@ -70,7 +71,6 @@ class Client:
     current: tuple | None = None   # (opid, kind, page, value, start)
 
 
-LEASE_SHARE = 2 / 3   # a node's lease, as a share of the node liveness time (as the daemon)
 VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-padded
 
 Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, opseq, note]
@@ -131,7 +131,7 @@ class World(FaultInjection):
         return Node(n, n_nodes=c.nodes, managers=list(range(c.nodes, c.nodes + c.managers)),
                     pages=c.pages, page_size=c.page_size, retry_timeout=c.retry_timeout,
                     retries=c.retries, bugs=self.bugs, rid_base=1000 * next(self.incs),
-                    inc=next(self.incs), lease=LEASE_SHARE * c.node_dead_after,
+                    inc=next(self.incs), lease=c.lease,
                     beat_interval=c.heartbeat_interval)
 
     def _new_manager(self, m: int) -> Manager:
