@@ -26,6 +26,12 @@ _DESCRIPTIONS: dict[str, str] = {
     "declare_alone": "a manager that hears no other manager declares silent nodes dead (the "
                      "old side of a partition lets writes skip a node that follows the new "
                      "side and still reads its copy)",
+    "ack_before_replica": "with replicas, an owner's write returns (and shows) before its "
+                          "replica holders have it",
+    "promote_any": "with replicas, a dead owner's page passes to any replica holder, not "
+                   "the one with the newest version",
+    "unfenced_nodes": "nodes accept node messages of an older epoch (a dead owner's late "
+                      "page or update is taken after its replica was promoted)",
 }
 
 NAMES: tuple[str, ...] = tuple(_DESCRIPTIONS)

@@ -82,6 +82,7 @@ class Cluster(_Strict):
     managers: list[ManagerSpec]
     nodes: list[NodeSpec]
     page_size: int = 4096
+    replicas: int = 0           # replica holders of each page besides its owner
     failback: bool = True
     timing: Timing = Timing()
 
@@ -129,6 +130,9 @@ def _check(c: Cluster) -> None:
         raise ConfigError("managers: at least one manager is needed")
     if not c.nodes:
         raise ConfigError("nodes: at least one node is needed")
+    if not 0 <= c.replicas < len(c.nodes):
+        raise ConfigError(f"replicas: must be between 0 and {len(c.nodes) - 1} (the other "
+                          f"nodes besides a page's owner), got {c.replicas}")
     if len(c.managers) > 16:
         raise ConfigError("managers: at most 16 managers")
     for i, nd in enumerate(c.nodes):

@@ -64,6 +64,10 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.NodeBeat: (P.NodeBeat(inc=5, member=True, t=12.5, sender=1, epoch=2), None),
     P.NodeBeatAck: (P.NodeBeatAck(t=12.5, sender=3, epoch=2), None),
     P.Admit: (P.Admit(inc=5, fresh=False, sender=3, epoch=2), None),
+    P.Update: (P.Update(page=2, version=(7, 3), sender=1, epoch=2), PAGE),
+    P.UpdateAck: (P.UpdateAck(page=2, version=(7, 3), sender=2, epoch=2), None),
+    P.Assign: (P.Assign(pages=[(2, 8, [1, 3], True)], sender=4, epoch=6), None),
+    P.AssignAck: (P.AssignAck(sender=1, epoch=6), None),
     P.Fenced: (P.Fenced(inc=5, sender=3, epoch=2), None),
     P.WaitQuery: (P.WaitQuery(page=2), None),
     P.WaitReply: (P.WaitReply(page=2, waits="fault", manager=3, queued=1, kind="read",
@@ -87,7 +91,7 @@ def test_base_classes_are_not_messages(base):
 
 
 def test_catalogue_is_derived_from_the_classes():
-    assert set(P.WITH_PAYLOAD) == {P.ReadPage, P.WritePage, P.ClientWrite}
+    assert set(P.WITH_PAYLOAD) == {P.ReadPage, P.WritePage, P.ClientWrite, P.Update}
     assert all(issubclass(c, (P.PeerMsg, P.ToolMsg)) for c in P.MESSAGE_TYPES)
 
 

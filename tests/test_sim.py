@@ -61,7 +61,7 @@ def test_faults_really_happen():
     results = [run_seed(s, kind, verbose=True) for kind in ("crash", "double_crash", "pause")
                for s in range(10)]
     assert sum(r.failovers for r in results) >= 10
-    lost = run_seed(3, "reset", verbose=True, full_trace=True).report
+    lost = run_seed(0, "reset", verbose=True, full_trace=True).report
     assert "lost: reset" in lost
 
 
@@ -139,15 +139,21 @@ def broken(request):
 
 CAUGHT = [("skip_invalidation",), ("accept_old_epoch",), ("trust_replica",), ("no_dedupe",),
           ("forward_each_confirmation",), ("trust_replica", "replicate_after_act"),
-          ("no_lease",), ("declare_alone",)]
+          ("no_lease",), ("declare_alone",), ("ack_before_replica",), ("unfenced_nodes",)]
+
+
+# Variants whose mistake only a fault kind that few seeds draw can show: searched there.
+KIND_OF = {"no_lease": "node_pause", "ack_before_replica": "owner_crash",
+           "declare_alone": "partition"}
 
 
 def _caught(broken, limit: int = BUG_SEED_LIMIT):
     """The first seed that fails with the `broken` variants and passes without: the failure
     is the variant's doing, not some other bug's."""
+    kind = KIND_OF.get(broken[0])
     for seed in range(limit):
-        res = run_seed(seed, bug_names=broken)
-        if res.failure and not run_seed(seed).failure:
+        res = run_seed(seed, kind, bug_names=broken)
+        if res.failure and not run_seed(seed, kind).failure:
             return res, seed + 1
     return None, limit
 
@@ -162,7 +168,7 @@ def test_broken_variant_is_caught(broken):
     assert f"VIOLATION [{res.failure}]" in text
     assert "time  type" in text and re.search(r"Request\s+\d+\s+\d+", text)
     assert f"replay: ivy sim --seed {res.seed}" in text and f"--bug {broken[0]}" in text
-    assert not run_seed(res.seed).failure   # the variant stayed in its own run
+    assert not run_seed(res.seed, KIND_OF.get(broken[0])).failure   # stayed in its own run
 
 
 @pytest.mark.parametrize("broken", [("replicate_after_act",)], indirect=True, ids="+".join)

@@ -47,6 +47,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("fast", "a b", "a slow link a <-> b is normal again"),
     Kind("kill_on_replicate", "(x, loss)", "the next manager that emits a Replicate dies "
          "right then, before its held messages go out, and restarts x s later"),
+    Kind("kill_on_send", "msg (x, loss)", "the next node that sends a `msg` (WritePage, "
+         "Update, ...) dies right after it left (lost with probability `loss`: before) "
+         "and restarts x s later, as a new incarnation"),
 ]}
 
 # Kinds the real nemesis cannot stage, and why (the simulator implements every kind).
@@ -57,6 +60,7 @@ SIM_ONLY: dict[str, str] = {
     "fast": "undoes slow, which real processes do not have",
     "kill_on_replicate": "needs a hook inside the manager daemon at the moment it emits a "
                          "Replicate",
+    "kill_on_send": "needs a hook inside the node daemon at the moment it sends a message",
 }
 
 UNDO = {"kill": "restart", "pause": "resume", "cut": "heal", "slow": "fast"}
@@ -74,8 +78,9 @@ class Fault:
     kind: str
     a: int = -1          # Ivy process ids
     b: int = -1
-    x: float = 0.0       # slow: extra delay; kill_on_replicate: time down (s)
-    loss: float = 0.0    # kill, kill_on_replicate: chance to lose what it sent (simulator)
+    x: float = 0.0       # slow: extra delay; kill_on_*: time down (s)
+    loss: float = 0.0    # kill, kill_on_*: chance to lose what it sent (simulator)
+    msg: str = ""        # kill_on_send: the message type whose sending kills the node
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -88,6 +93,8 @@ class Fault:
             "cut": link, "heal": link, "reset": link, "fast": link,
             "slow": f"{link} (+{self.x * 1000:.0f} ms)",
             "kill_on_replicate": f"any manager, down {self.x:.2f} s (loss {self.loss:g})",
+            "kill_on_send": f"the next node sending {self.msg}, down {self.x:.2f} s "
+                            f"(loss {self.loss:g})",
         }.get(self.kind, f"process {self.a}")
         when = "    next" if self.at is None else f"{self.at:8.3f}"
         return f"{when}  {self.kind} {args}"

@@ -25,6 +25,7 @@ from loguru import logger
 from ivyzmq import protocol as P
 from ivyzmq.bugs import check as check_bugs
 from ivyzmq.manager import pages
+from ivyzmq.manager.holders import Holders
 from ivyzmq.manager.members import Members
 from ivyzmq.manager.replication import Replication, clone
 from ivyzmq.manager.roles import transition
@@ -38,12 +39,13 @@ class Peer:
     boot: int = 0
 
 
-class Manager(Members, Replication):
+class Manager(Members, Replication, Holders):
     def __init__(self, pid: int, *, nodes: list[int], managers: list[int], pages: int,
                  now: float, boot: int = 0, heartbeat_interval: float = 0.5,
                  liveness: int = 3, redrive_timeout: float = 2.0, failback: bool = True,
                  initial_owner=None, bugs: frozenset[str] = frozenset(),
-                 node_liveness: float | None = None, pause_gap: float | None = None):
+                 node_liveness: float | None = None, pause_gap: float | None = None,
+                 replicas: int = 0):
         self.pid, self.nodes, self.managers = pid, nodes, managers
         self.bugs = check_bugs(bugs)   # broken variants (ivyzmq/bugs.py): simulator, tests
         self.index = managers.index(pid)
@@ -53,7 +55,11 @@ class Manager(Members, Replication):
         self.redrive_timeout = redrive_timeout
         self.failback = failback
         owner_of = initial_owner or (lambda p: p % len(nodes))
-        self.table = [P.PageRec(page=p, owner=owner_of(p)) for p in range(pages)]
+        self.k = min(replicas, len(nodes) - 1)    # page replicas besides the owner
+        self.table = [P.PageRec(page=p, owner=owner_of(p),
+                                holders=[(owner_of(p) + i) % len(nodes)
+                                         for i in range(1, self.k + 1)])
+                      for p in range(pages)]
         self.role = "passive"
         self.epoch = 0            # the term this manager serves in, or follows
         self.max_epoch = 0        # the highest epoch seen anywhere
@@ -74,6 +80,7 @@ class Manager(Members, Replication):
         self._dirty: set[int] = set()
         self._now = now
         self._init_members(now, node_liveness, pause_gap)
+        self._init_holders()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -118,7 +125,11 @@ class Manager(Members, Replication):
         self.replicas.clear()
         self.held.clear()
         self.reports = {}
+        self.behind: dict[int, int] = {}     # reporter -> the epoch it was at
+        self.newest_served = 0
         self.recover_sent = self._now
+        self.round_wanted = False
+        self.assigning.clear()
         if "trust_replica" in self.bugs:
             self.fire("recovered")
             return
@@ -129,14 +140,17 @@ class Manager(Members, Replication):
         used = {} if "trust_replica" in self.bugs else self._usable_reports()
         for n in [] if "trust_replica" in self.bugs else self._settle_members(used):
             self._send(n, P.Fenced(inc=self.members[n].inc))
+        live = sorted(used)
         for rec in self.table:
             self._dirty.add(rec.page)
             if "trust_replica" in self.bugs:
                 self.sent_at[rec.page] = self._now
                 continue
-            for problem in pages.reconcile(rec, {n: r[rec.page] for n, r in used.items()}):
+            for problem in pages.reconcile(rec, {n: r[rec.page] for n, r in used.items()},
+                                           self.k, live, bugs=self.bugs):
                 logger.error("manager {}: {}", self.pid, problem)
                 self.problems.append(problem)
+            self._assign(rec)
             if rec.lost:
                 self._emit([m for q in rec.queue for m in pages.lost_reply(rec, q)])
                 rec.queue = []
@@ -146,12 +160,14 @@ class Manager(Members, Replication):
                 self._emit(pages.start(rec, rec.queue.pop(0), bugs=self.bugs), rec.page)
         self.reports = {}
         self.records_epoch = self.epoch
+        self._settle_holders(len(live))
         for q, peer in self.peers.items():
             if self.alive(q) and peer.role == "passive":
                 self._snapshot_to(q)
         logger.info("manager {} serves epoch {}", self.pid, self.epoch)
 
     def _step_down(self) -> None:
+        self.assigning.clear()
         self.confirmed.clear()
         self.replicas.clear()
         self.held.clear()
@@ -180,6 +196,7 @@ class Manager(Members, Replication):
                 if n not in self.reports:
                     self._direct(n, P.Recover(boot=self.boot))
         elif self.role == "active":
+            self._resend_assigns(now)
             for n, acks in self.confirmed.items():
                 self._send(n, P.Confirmed(acks=acks))
             self.confirmed.clear()
@@ -200,6 +217,8 @@ class Manager(Members, Replication):
                     self._emit(pages.pending_messages(rec), rec.page)
             if self._primary_is_back():
                 self.fire("primary_back")
+            elif self.round_wanted:
+                self.fire("members_changed")
         self._finish()
 
     def _nobody_serving(self, now: float) -> bool:
@@ -278,12 +297,18 @@ class Manager(Members, Replication):
             self.fire("newer_epoch")     # a newer manager took over while we were away
         if not self._from_member(msg):
             return
+        if isinstance(msg, P.AssignAck):
+            if msg.epoch == self.epoch:
+                self.assigning.pop(n, None)
+            return
         if isinstance(msg, P.TableReport):
             if msg.refused and msg.epoch == self.epoch:
                 self.fire("refused")     # our own epoch from before a restart: pick anew
             elif self.role == "recovering" and msg.epoch == self.epoch and \
                     len(msg.pages) == len(self.table):
                 self.reports[n] = (msg.pages, msg.inc, msg.member)
+                self.behind[n] = msg.was
+                self.newest_served = max(self.newest_served, msg.served)
                 if self._round_done():
                     self.fire("recovered")
             return

@@ -30,7 +30,8 @@ class ManagerDaemon(Daemon):
                             heartbeat_interval=t.heartbeat_interval, liveness=t.liveness,
                             redrive_timeout=t.redrive_timeout, failback=cluster.failback,
                             initial_owner=cluster.initial_owner,
-                            node_liveness=t.node_dead_after, pause_gap=PAUSE_GAP)
+                            node_liveness=t.node_dead_after, pause_gap=PAUSE_GAP,
+                            replicas=cluster.replicas)
 
     def on_protocol(self, msg, payload) -> None:
         seq = self.core.seq

@@ -96,6 +96,8 @@ class Members:
         self.members[n] = P.Member(n, m.inc, True, m.fresh)
         self._members_dirty = True
         self._send(n, P.Fenced(inc=m.inc))
+        if self._members_changed():
+            return                  # a new term moves its pages (manager/holders.py)
         for rec in self.table:
             changed, out = pages.node_died(rec, n)
             if changed:
@@ -146,6 +148,7 @@ class Members:
             self._send(n, P.Admit(inc=m.inc, fresh=m.fresh))   # our Admit was lost
         else:
             self._direct(n, P.NodeBeatAck(t=msg.t))
+            self._members_changed(joined=True)
 
     # -- the recovery round -------------------------------------------------------------------
 
@@ -155,12 +158,15 @@ class Members:
         records we lack: its pages are real). Reports of incarnations never admitted count
         only at a cold start of the cluster - no member reported and the records know no
         earlier incarnation of that node - since a restarted node's initial pages are not
-        the cluster's pages."""
+        the cluster's pages. A member that had not reached the newest term a node heard
+        served was declared dead by that term's round (which waits for every live member),
+        though our records may not know it."""
         if not self.watching:
             return {n: r for n, (r, _, _) in self.reports.items()}
         rec = self.members
         used = {n: r for n, (r, inc, member) in self.reports.items()
-                if member and (inc > rec[n].inc or inc == rec[n].inc and not rec[n].dead)}
+                if member and (inc > rec[n].inc or inc == rec[n].inc and not rec[n].dead)
+                and self.behind[n] >= self.newest_served}
         return used or {n: r for n, (r, _, member) in self.reports.items()
                         if not member and not rec[n].inc and not rec[n].dead}
 
@@ -174,12 +180,23 @@ class Members:
                 if not member:
                     self._send(n, P.Admit(inc=inc, fresh=True))
                 self.members[n] = P.Member(n, inc, False, self.members[n].fresh or not member)
+            elif self._admitted_late(n):
+                continue        # its Admit is on its way: a member with nothing yet
             elif self.watching and not self.members[n].dead:
                 m = self.members[n]
                 self.members[n] = P.Member(n, m.inc, True, m.fresh)
                 gone.append(n)
         self._members_dirty = True
         return gone
+
+    def _admitted_late(self, n: int) -> bool:
+        """n reported as the incarnation our records admitted, but before our Admit
+        reached it (its report holds only tentative pages, so it is not used)."""
+        if n not in self.reports or not self.watching:
+            return False
+        _, inc, member = self.reports[n]
+        m = self.members[n]
+        return not member and m.inc == inc and not m.dead and not m.fresh
 
     def _members_msg(self) -> list[P.Member]:
         return [self.members[n] for n in self.nodes]

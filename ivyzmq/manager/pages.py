@@ -18,8 +18,18 @@ Out = list[tuple[int, P.Msg]]
 NONE: frozenset[str] = frozenset()
 
 
-def _msg(cls, rec: P.PageRec, op: P.InFlight | P.Req) -> P.IvyMsg:
-    return cls(page=rec.page, requester=op.requester, rid=op.rid, opseq=rec.opseq)
+def _msg(cls, rec: P.PageRec, op: P.InFlight | P.Req, **extra) -> P.IvyMsg:
+    return cls(page=rec.page, requester=op.requester, rid=op.rid, opseq=rec.opseq, **extra)
+
+
+def holders_for(rec: P.PageRec, new_owner: int) -> list[int]:
+    """The replica holders once `new_owner` owns the page: the same nodes, except that the
+    old owner takes the new owner's place if it was one (it has the latest contents)."""
+    return [rec.owner if h == new_owner else h for h in rec.holders]
+
+
+def _write_forward(rec: P.PageRec, op: P.InFlight) -> P.IvyMsg:
+    return _msg(P.WriteForward, rec, op, holders=holders_for(rec, op.requester))
 
 
 def start(rec: P.PageRec, req: P.Req, *, bugs: frozenset[str] = NONE) -> Out:
@@ -44,9 +54,9 @@ def proceed(rec: P.PageRec) -> Out:
     op = rec.op
     if op.requester == rec.owner:
         op.phase = "granted"      # no transfer and no WriteForward to itself
-        return [(op.requester, _msg(P.WriteGrant, rec, op))]
+        return [(op.requester, _msg(P.WriteGrant, rec, op, holders=list(rec.holders)))]
     op.phase = "forwarded"
-    return [(rec.owner, _msg(P.WriteForward, rec, op))]
+    return [(rec.owner, _write_forward(rec, op))]
 
 
 def pending_messages(rec: P.PageRec) -> Out:
@@ -57,9 +67,10 @@ def pending_messages(rec: P.PageRec) -> Out:
     if op.phase == "invalidating":
         return [(n, _msg(P.Invalidate, rec, op)) for n in op.waiting]
     if op.phase == "granted":
-        return [(op.requester, _msg(P.WriteGrant, rec, op))]
-    cls = P.ReadForward if op.kind == "read" else P.WriteForward
-    return [(rec.owner, _msg(cls, rec, op))]
+        return [(op.requester, _msg(P.WriteGrant, rec, op, holders=list(rec.holders)))]
+    if op.kind == "read":
+        return [(rec.owner, _msg(P.ReadForward, rec, op))]
+    return [(rec.owner, _write_forward(rec, op))]
 
 
 def request(rec: P.PageRec, req: P.Req, *, bugs: frozenset[str] = NONE) -> tuple[bool, Out]:
@@ -105,6 +116,7 @@ def confirmed(rec: P.PageRec, msg: P.IvyMsg, *,
         if msg.requester != rec.owner and msg.requester not in rec.copy_set:
             rec.copy_set = sorted(rec.copy_set + [msg.requester])
     else:
+        rec.holders = holders_for(rec, msg.requester)
         rec.owner, rec.copy_set = msg.requester, []
     rec.op = None
     return True, (start(rec, rec.queue.pop(0), bugs=bugs) if rec.queue else [])
@@ -124,10 +136,12 @@ def _found(rec: P.PageRec, msg: P.IvyMsg, kind: str) -> tuple[bool, Out]:
     return True, []
 
 
-def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
+def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport], k: int = 0,
+              live: list[int] = (), *, bugs: frozenset[str] = NONE) -> list[str]:
     """Rebuild a page's record from the live nodes' reports (the nodes are the ground
-    truth), keeping the replicated queue order. A page no live node owns or receives is
-    lost. Returns complaints about impossible states."""
+    truth), keeping the replicated queue order. A page no live node owns or receives
+    passes to the holder of its newest replica (replicas: k >= 1), or is lost. Returns
+    complaints about impossible states."""
     problems: list[str] = []
     owners = [n for n, r in reports.items() if r.is_owner]
     rec.opseq = max([rec.opseq] + [r.opseq for r in reports.values()])
@@ -153,12 +167,16 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
     elif transit is not None and transit.kind == "write":
         # The old owner stays on record until the confirmation, as in a normal write.
         rec.owner, rec.lost = sent[(transit.kind, transit.requester, transit.rid)], False
+    elif k and any(r.replica is not None for r in reports.values()):
+        rec.owner = _newest(reports, "promote_any" in bugs)
+        rec.opseq, rec.lost = rec.opseq + 1, False    # fences what the old owner sent
     else:
         # No live node owns it or receives it: whoever had it last is gone (the records
         # may not know who, after both managers died).
         rec.lost = True
     rec.copy_set = sorted(n for n, r in reports.items() if r.access == "Read"
                           and (rec.lost or n != rec.owner))
+    rec.holders = [] if rec.lost or not k else _holders(rec, reports, k, live)
     rec.op = None
     if transit is not None:
         rec.op = P.InFlight(transit.kind, transit.requester, transit.rid, "forwarded")
@@ -166,6 +184,28 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport]) -> list[str]:
     rec.queue = sorted(waiting, key=lambda q: (order.get((q.requester, q.rid), len(order)),
                                                q.rid, q.requester))
     return problems
+
+
+def _newest(reports: dict[int, P.PageReport], any_one: bool = False) -> int:
+    """The node holding the page's newest replica (any one of them, for the broken
+    variant promote_any)."""
+    held = sorted((tuple(r.replica), n) for n, r in reports.items() if r.replica is not None)
+    return held[0][1] if any_one else held[-1][1]
+
+
+def _holders(rec: P.PageRec, reports: dict[int, P.PageReport], k: int,
+             live: list[int]) -> list[int]:
+    """k replica holders among the live nodes: first the recorded ones that still hold a
+    replica, then other holders of replicas (newest first), then any live node (in ring
+    order after the owner) - these get the contents from the owner (section 6.2)."""
+    def holds(n):
+        return n in reports and n != rec.owner and reports[n].replica is not None
+    kept = [h for h in rec.holders if holds(h)]
+    others = sorted((n for n in reports if holds(n) and n not in kept),
+                    key=lambda n: tuple(reports[n].replica), reverse=True)
+    ring = sorted(live, key=lambda n: (n - rec.owner) % (max(live, default=0) + 1))
+    fill = [n for n in ring if n != rec.owner and n not in kept and n not in others]
+    return (kept + others + fill)[:k]
 
 
 # -- node deaths (docs/PROTOCOL.md section 6) ---------------------------------------------------

@@ -13,6 +13,10 @@ Events:
                 message, or the epoch a node carries)
   primary_back  (backup serving, failback on) the primary is alive, passive and caught up
   handback      (passive primary) the serving backup hands control back
+  members_changed  (serving, replicas >= 1) a node was declared dead, or a node joined
+                while some page has fewer replica holders than it should: a new term's
+                recovery round moves the dead node's pages to their replicas and picks new
+                holders (section 6.2)
   refused       a node refused our Recover: it is at our epoch already, from this manager's
                 previous life (a restarted manager cannot know the epochs it used); a node
                 at a newer epoch makes a newer_epoch event instead
@@ -30,6 +34,7 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("passive", "primary_back"): ("passive", None),     # only a serving backup hands back
     ("passive", "handback"): ("recovering", "_begin_recovery"),
     ("passive", "refused"): ("passive", None),          # a late answer after stepping down
+    ("passive", "members_changed"): ("passive", None),  # only the serving manager decides
 
     ("recovering", "alone"): ("recovering", None),
     ("recovering", "vote"): ("recovering", None),
@@ -38,6 +43,7 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("recovering", "primary_back"): ("recovering", None),
     ("recovering", "handback"): ("recovering", None),   # already taking over
     ("recovering", "refused"): ("recovering", "_begin_recovery"),   # again, newer epoch
+    ("recovering", "members_changed"): ("recovering", None),   # this round sees it already
 
     ("active", "alone"): ("active", None),
     ("active", "vote"): ("active", None),
@@ -46,10 +52,12 @@ TABLE: dict[tuple[str, str], tuple[str, str | None]] = {
     ("active", "primary_back"): ("passive", "_hand_back"),
     ("active", "handback"): ("active", None),           # a stale handback from an old term
     ("active", "refused"): ("active", None),            # a late refusal of an earlier round
+    ("active", "members_changed"): ("recovering", "_begin_recovery"),
 }
 
 ROLES = ("passive", "recovering", "active")
-EVENTS = ("alone", "vote", "recovered", "newer_epoch", "primary_back", "handback", "refused")
+EVENTS = ("alone", "vote", "recovered", "newer_epoch", "primary_back", "handback", "refused",
+          "members_changed")
 
 
 def transition(role: str, event: str) -> tuple[str, str | None]:

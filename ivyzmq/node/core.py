@@ -17,6 +17,7 @@ from loguru import logger
 
 from ivyzmq import protocol as P
 from ivyzmq.node.membership import Failure, Membership  # noqa: F401 (Done names Failure)
+from ivyzmq.node.replicas import Replicas
 from ivyzmq.bugs import check as check_bugs
 
 NIL, READ, RW = "Nil", "Read", "ReadWrite"
@@ -59,6 +60,14 @@ class PageState:
     handoff: P.Handoff | None = None
     handoff_data: bytes | None = None
     local: deque = field(default_factory=deque)
+    # replicas (node/replicas.py), for a page this node owns:
+    version: tuple[int, int] = (0, 0)
+    holders: list = field(default_factory=list)
+    unacked: list = field(default_factory=list)   # holders yet to acknowledge `staged`
+    staged: bytes | None = None       # contents written but not yet held by every holder
+    writing: bool = False             # the first local op is the write being synced
+    grant: str | None = None          # access to take once synced (after a promotion)
+    deferred: list = field(default_factory=list)  # forwards waiting for the sync
 
 
 @dataclass(slots=True)
@@ -75,11 +84,12 @@ Send = tuple[int, P.Msg, bytes | None]
 Done = tuple[int, bytes | None, "Failure | None"]    # opid, data read, why it failed
 
 
-class Node(Membership):
+class Node(Membership, Replicas):
     def __init__(self, pid: int, *, n_nodes: int, managers: list[int], pages: int,
                  page_size: int, retry_timeout: float = 0.5, retries: int = 3,
                  rid_base: int = 0, initial_owner=None, bugs: frozenset[str] = frozenset(),
-                 inc: int = 1, lease: float | None = None, beat_interval: float = 0.5):
+                 inc: int = 1, lease: float | None = None, beat_interval: float = 0.5,
+                 replicas: int = 0):
         self.pid = pid
         self.bugs = check_bugs(bugs)   # broken variants (ivyzmq/bugs.py): simulator, tests
         self.managers = managers
@@ -99,6 +109,7 @@ class Node(Membership):
                 st.is_owner, st.access = True, RW
                 self.data[p] = bytes(page_size)
         self.epoch = 0
+        self.was_epoch = self.served_epoch = 0    # see P.TableReport
         self.manager = managers[0]
         self.suspect: int | None = None   # manager left for silence: not back to it at once
         self.suspect_until = 0.0
@@ -109,6 +120,7 @@ class Node(Membership):
         self.out: list[Send] = []
         self.done: list[Done] = []
         self._init_membership(inc, lease, beat_interval)
+        self._init_replicas(replicas, owner_of)
 
     # -- outputs -----------------------------------------------------------------------------
 
@@ -152,7 +164,7 @@ class Node(Membership):
         A local hit needs the lease (see node/membership.py), except for the operation whose
         fault was just `granted` by the protocol."""
         st = self.pages[page]
-        while st.local and self.member:
+        while st.local and self.member and not st.unacked:
             op = st.local[0]
             hit = st.access == RW or (op.kind == "read" and st.access != NIL)
             if hit and not granted and not self.may_hit(now):
@@ -164,7 +176,15 @@ class Node(Membership):
             elif hit:
                 old = self.data[page]
                 end = op.offset + len(op.data)
-                self.data[page] = old[:op.offset] + op.data + old[end:]
+                new = old[:op.offset] + op.data + old[end:]
+                if st.holders:       # done when the holders have it (node/replicas.py)
+                    st.version = (st.opseq, st.version[1] + 1)
+                    st.writing = "ack_before_replica" not in self.bugs
+                    self._stage(now, page, new)
+                    if st.writing:
+                        return
+                else:
+                    self.data[page] = new
                 self.done.append((op.opid, None, None))
             else:
                 if st.pending is None:
@@ -196,10 +216,16 @@ class Node(Membership):
             return
         if not self.member and isinstance(msg, (P.ReadForward, P.WriteForward, P.Invalidate)):
             return   # before admission its pages are only tentative: never hand them out
-        if isinstance(msg, P.IvyMsg) and not (0 <= msg.page < len(self.pages)
-                                              and 0 <= msg.requester < self.n_nodes):
+        page, requester = getattr(msg, "page", 0), getattr(msg, "requester", 0)
+        if not (0 <= page < len(self.pages) and 0 <= requester < self.n_nodes):
             logger.warning("node {} ignores {}: page {} out of range or requester {} not "
-                           "a node", self.pid, P.type_name(msg), msg.page, msg.requester)
+                           "a node", self.pid, P.type_name(msg), page, requester)
+            return
+        if not from_manager and msg.epoch < self.epoch and "unfenced_nodes" not in self.bugs:
+            # From a node of an older term: the recovery round since has settled whatever
+            # it was about (a dead owner's late page or update must change nothing).
+            logger.debug("node {} drops {} of old epoch {} from node {}", self.pid,
+                         P.type_name(msg), msg.epoch, msg.sender)
             return
         if from_manager and not isinstance(msg, P.Recover):   # Recover judges its own epoch
             if msg.epoch < self.epoch and "accept_old_epoch" not in self.bugs:
@@ -207,6 +233,8 @@ class Node(Membership):
                              P.type_name(msg), msg.epoch, self.epoch)
                 return
             self.epoch = msg.epoch
+            if not isinstance(msg, (P.NotActive, P.Ack)):   # only a serving manager's
+                self.served_epoch = max(self.served_epoch, msg.epoch)
             if not isinstance(msg, P.NotActive):
                 # Only the serving manager sends anything else: follow it (it may be one
                 # we left for silence that was only slow).
@@ -227,7 +255,7 @@ class Node(Membership):
 
     def _on_read_forward(self, now, msg: P.ReadForward, _payload) -> None:
         st = self.pages[msg.page]
-        if self._stale(msg):
+        if self._stale(msg) or self._busy(msg):
             return
         if not st.is_owner:
             logger.error("node {} got ReadForward for page {} it does not own; ignored",
@@ -246,10 +274,10 @@ class Node(Membership):
 
     def _on_write_forward(self, now, msg: P.WriteForward, _payload) -> None:
         st = self.pages[msg.page]
-        if self._stale(msg):
+        if self._stale(msg) or self._busy(msg):
             return
         page_msg = P.WritePage(page=msg.page, requester=msg.requester, rid=msg.rid,
-                               opseq=msg.opseq)
+                               opseq=msg.opseq, version=st.version, holders=msg.holders)
         if not st.is_owner:
             h = st.handoff
             if h and (h.kind, h.to, h.rid) == ("write", msg.requester, msg.rid):
@@ -264,6 +292,7 @@ class Node(Membership):
             return
         st.handoff = P.Handoff("write", msg.requester, msg.rid, msg.opseq)
         st.handoff_data = self.data[msg.page]
+        self._hand_off(msg.page, msg.holders)
         st.is_owner, st.access, self.data[msg.page] = False, NIL, None
         self._send(msg.requester, page_msg, st.handoff_data)
 
@@ -286,7 +315,7 @@ class Node(Membership):
         if not (pend and pend.kind == "write" and pend.rid == msg.rid and st.is_owner):
             logger.debug("node {} ignores {} for rid {}", self.pid, P.type_name(msg), msg.rid)
             return
-        st.access = RW
+        st.access, st.holders = RW, list(msg.holders)
         self._fault_done(now, msg.page, msg.opseq)
 
     def _on_page(self, now, msg: P.IvyMsg, payload: bytes) -> None:
@@ -306,6 +335,7 @@ class Node(Membership):
             st.access = READ if not st.is_owner else st.access
         else:
             st.is_owner, st.access = True, RW
+            self._take(msg.page, tuple(msg.version), msg.holders)
         self._fault_done(now, msg.page, msg.opseq)
 
     def _on_ack(self, now, msg: P.Ack, _payload) -> None:
@@ -337,10 +367,13 @@ class Node(Membership):
         manager (an older one, or a restarted one that picked an epoch it used before)
         which epoch we are at, so it can pick a newer one."""
         if msg.epoch > self.epoch or (msg.epoch, msg.boot) == (self.epoch, self.recover_boot):
+            if msg.epoch > self.epoch:
+                self.was_epoch = self.epoch
             self.epoch, self.recover_boot = msg.epoch, msg.boot
             self.manager, self.suspect, self.last_heard = msg.sender, None, now
             self._send(msg.sender, P.TableReport(pages=self.report(), inc=self.inc,
-                                                 member=self.member))
+                                                 member=self.member, was=self.was_epoch,
+                                                 served=self.served_epoch))
         else:
             logger.info("node {} refuses Recover of epoch {} from {} (at epoch {})",
                         self.pid, msg.epoch, msg.sender, self.epoch)
@@ -348,7 +381,8 @@ class Node(Membership):
 
     def report(self) -> list[P.PageReport]:
         return [P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
-                             st.handoff) for p, st in enumerate(self.pages)]
+                             st.handoff, self.replica_version(p))
+                for p, st in enumerate(self.pages)]
 
     def status_rows(self) -> list[P.PageRow]:
         """The page table as a status reply shows it (shared by the daemon and tools)."""
@@ -360,9 +394,10 @@ class Node(Membership):
         P.Confirmed: _on_confirmed, P.Recover: _on_recover,
         P.NotActive: _on_not_active, P.Admit: Membership._on_admit,
         P.Fenced: Membership._on_fenced, P.NodeBeatAck: Membership._on_beat_ack,
-        P.Lost: Membership._on_lost,
+        P.Lost: Membership._on_lost, P.Assign: Replicas._on_assign,
     }
-    _from_node = {P.ReadPage: _on_page, P.WritePage: _on_page}
+    _from_node = {P.ReadPage: _on_page, P.WritePage: _on_page, P.Update: Replicas._on_update,
+                  P.UpdateAck: Replicas._on_update_ack}
 
     # -- timer -------------------------------------------------------------------------------
 
@@ -385,6 +420,7 @@ class Node(Membership):
         """Beat; re-send what the manager has not answered; move along the list if it went
         silent."""
         self._beats(now)
+        self._resend_updates(now)
         if not self.outstanding:
             return
         oldest = min(item.first for item in self.outstanding.values())

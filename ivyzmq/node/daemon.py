@@ -25,7 +25,7 @@ class NodeDaemon(Daemon):
                          pages=cluster.pages, page_size=cluster.page_size,
                          retry_timeout=t.retry_timeout, retries=t.retries, rid_base=clock,
                          initial_owner=cluster.initial_owner, inc=clock,
-                         lease=t.lease,
+                         lease=t.lease, replicas=cluster.replicas,
                          beat_interval=t.heartbeat_interval)
         self.opids = itertools.count(1)
         self.waiting: dict[int, tuple[bytes, int]] = {}   # opid -> (client ident, cid)

@@ -25,6 +25,7 @@ class Failure:
     code: P.ErrorCode
     text: str
     peer: int | None = None      # the process it is about (a lost page's dead owner)
+    maybe: bool = False          # the operation may have taken effect (a write being synced)
 
     def __str__(self) -> str:
         return self.text
@@ -118,6 +119,10 @@ class Membership:
         logger.warning("node {}: incarnation {} was declared dead; dropping every page and "
                        "joining again", self.pid, self.inc)
         for st in self.pages:
+            if st.writing:      # its replicas may hold it: it may have taken effect
+                self.done.append((st.local.popleft().opid, None, Failure(
+                    P.ErrorCode.FENCED, f"node {self.pid} was declared dead while the write "
+                    "reached its replicas; it may have taken effect", maybe=True)))
             self._fail_local(st, P.ErrorCode.FENCED, f"node {self.pid} was declared dead "
                              "while the operation waited; it rejoins with an empty memory")
         self._drop_pages()
@@ -144,4 +149,8 @@ class Membership:
         for p, st in enumerate(self.pages):
             st.is_owner, st.access, st.pending = False, "Nil", None
             st.handoff, st.handoff_data, st.opseq = None, None, 0
+            st.version, st.holders, st.unacked, st.staged = (0, 0), [], [], None
+            st.writing, st.grant, st.deferred = False, None, []
             self.data[p] = None
+        self.rep.clear()
+        self.syncing.clear()

@@ -34,7 +34,10 @@ class ReadForward(IvyMsg):
 
 
 class WriteForward(IvyMsg):
-    """Manager -> owner: hand `page` and its ownership to `requester`."""
+    """Manager -> owner: hand `page` and its ownership to `requester`, whose replica
+    holders will be `holders` (replicas >= 1, section 6.2)."""
+
+    holders: list[int] = []
 
 
 class Invalidate(IvyMsg):
@@ -42,7 +45,10 @@ class Invalidate(IvyMsg):
 
 
 class WriteGrant(IvyMsg):
-    """Manager -> owner that asked to write: copies are gone, upgrade to ReadWrite in place."""
+    """Manager -> owner that asked to write: copies are gone, upgrade to ReadWrite in place
+    (its replica holders are `holders`)."""
+
+    holders: list[int] = []
 
 
 class Lost(IvyMsg):
@@ -82,6 +88,40 @@ class ReadPage(IvyMsg):
 
 
 class WritePage(IvyMsg):
-    """Old owner -> requester: `page` and its ownership; the bytes are the second frame."""
+    """Old owner -> requester: `page` and its ownership; the bytes are the second frame.
+    `version` is theirs; `holders` are the new owner's replica holders (from the forward)."""
 
     carries_payload = True
+    version: tuple[int, int] = (0, 0)
+    holders: list[int] = []
+
+
+# -- page replicas (replicas >= 1, docs/PROTOCOL.md section 6.2) ------------------------------
+
+class Update(PeerMsg, kw_only=True):
+    """Owner -> replica holder: `page`'s contents (second frame) as of `version`
+    (opseq, count): hold them. Re-sent until acknowledged."""
+
+    carries_payload = True
+    page: int
+    version: tuple[int, int]
+
+
+class UpdateAck(PeerMsg, kw_only=True):
+    """Replica holder -> owner: I hold `page` at exactly `version`."""
+
+    page: int
+    version: tuple[int, int]
+
+
+class Assign(PeerMsg, kw_only=True):
+    """Serving manager -> node, after a recovery round with replicas: for each entry
+    (page, opseq, holders, readers), you own `page` (promoted from your replica, or kept)
+    as of operation `opseq`, its replica holders are `holders`; `readers`: read copies
+    exist, so take Read access, not ReadWrite. Re-sent until AssignAck."""
+
+    pages: list[tuple[int, int, list[int], bool]]
+
+
+class AssignAck(PeerMsg, kw_only=True):
+    """Node -> manager: the Assign of this epoch is applied."""

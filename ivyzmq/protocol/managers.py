@@ -51,6 +51,7 @@ class PageRec(msgspec.Struct):
     queue: list[Req] = []
     last_rid: dict[int, int] = {}
     lost: bool = False           # the owner died with the only copy: faults fail
+    holders: list[int] = []      # replica holders (replicas >= 1), the owner not among them
 
 
 class Replicate(PeerMsg, kw_only=True):

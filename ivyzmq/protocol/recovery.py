@@ -39,14 +39,18 @@ class PageReport(msgspec.Struct, array_like=True):
     last_rid: int
     pending: Pending | None = None
     handoff: Handoff | None = None
+    replica: tuple[int, int] | None = None    # the version of the replica held, if any
 
 
 class TableReport(PeerMsg, kw_only=True):
     """Node -> recovering manager: my page table, faults in progress, pages in transit, as
-    incarnation `inc` (`member`: a manager admitted it). refused=True (no pages): your
+    incarnation `inc` (`member`: a manager admitted it). A node that did not reach the
+    newest term anyone `served` in was declared dead by that term's round. refused=True (no pages): your
     Recover's epoch is not newer than mine, which is in the header - pick a newer one."""
 
     pages: list[PageReport]
     refused: bool = False
     inc: int = 0
     member: bool = False
+    was: int = 0        # the epoch this node was at before this Recover
+    served: int = 0     # the newest epoch whose serving manager it has heard

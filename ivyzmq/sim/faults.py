@@ -87,7 +87,21 @@ class FaultInjection:
     def _kill_on_replicate(self, f: Fault) -> None:
         self.armed.append(f)
 
+    def _kill_on_send(self, f: Fault) -> None:
+        self.armed_nodes.append(f)
+
+    def _node_sent(self, n: int, out) -> None:
+        """A node just sent `out`: the armed kill_on_send that matches one of them fires."""
+        for f in self.armed_nodes:
+            if any(type(msg).__name__ == f.msg for _, msg, _ in out):
+                self.armed_nodes.remove(f)
+                self.note(f"kill_on_send fires: node {n} sent {f.msg}")
+                self._kill_node(n, f.loss)
+                self.faults_left += 1
+                self._at(self.now + f.x, "fault", Fault(self.now + f.x, "restart", n))
+                return
+
     # Every kind of ivyzmq/harness/faults.py (tests/test_faults.py checks the list).
     FAULTS = {"kill": _kill, "restart": _restart, "pause": _pause, "resume": _resume,
               "cut": _cut, "heal": _heal, "reset": _reset, "slow": _slow, "fast": _fast,
-              "kill_on_replicate": _kill_on_replicate}
+              "kill_on_replicate": _kill_on_replicate, "kill_on_send": _kill_on_send}

@@ -32,7 +32,7 @@ class Plan:
         lines = [f"seed {self.seed}  kind {self.kind}",
                  f"config: nodes {c.nodes} (ids 0-{c.nodes - 1}), managers {c.managers} "
                  f"(ids {c.nodes}-{c.nodes + c.managers - 1}, primary {c.nodes}), "
-                 f"pages {c.pages}, {c.ops} ops per client, read share {c.read_share:.2f}, "
+                 f"pages {c.pages}, replicas {c.replicas}, {c.ops} ops per client, read share {c.read_share:.2f}, "
                  f"delay {c.delay[0] * 1000:.2f}-{c.delay[1] * 1000:.2f} ms",
                  "schedule:" if self.faults else "schedule: no faults"]
         lines += [f"  {f}" for f in self.faults]
@@ -191,16 +191,29 @@ def node_then_manager(rng: random.Random, cfg: SimConfig, span: float) -> list[F
             Fault(t + gap + down, "restart", m), Fault(t + gap + down + rng.uniform(0, 2), "restart", n)]
 
 
+SENDS = ("ReadPage", "WritePage", "ReadConfirmation", "WriteConfirmation",
+         "InvalidateConfirmation", "Update", "UpdateAck", "ReadRequest", "WriteRequest")
+
+
+def owner_crash(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
+    """A node dies at a step of a transfer - as it sends a page (after the forward, with
+    the page on its way or lost), confirms it, drops a copy, or passes an update to a
+    replica holder or acknowledges one - and comes back after a while."""
+    return [Fault(rng.uniform(0.1, span), "kill_on_send", msg=rng.choice(SENDS),
+                  x=rng.uniform(0.05, 4.0), loss=rng.choice((0.0, 0.5, 1.0)))
+            for _ in range(rng.randint(1, 2))]
+
+
 GENERATORS: dict[str, Gen] = {
     "crash": crash, "double_crash": double_crash, "pause": pause, "partition": partition,
     "reset": reset, "delay": delay, "replicate_crash": replicate_crash,
     "quick_restart": quick_restart, "node_crash": node_crash, "node_pause": node_pause,
-    "node_then_manager": node_then_manager,
+    "node_then_manager": node_then_manager, "owner_crash": owner_crash,
 }
 NEEDS_BACKUP = {"double_crash", "partition", "replicate_crash", "node_then_manager"}
 WEIGHTS = {"none": 1, "crash": 3, "double_crash": 2, "pause": 2, "partition": 2, "reset": 2,
            "delay": 2, "replicate_crash": 2, "quick_restart": 2, "node_crash": 3,
-           "node_pause": 2, "node_then_manager": 2, "mix": 4}
+           "node_pause": 2, "node_then_manager": 2, "owner_crash": 3, "mix": 4}
 KINDS = list(WEIGHTS)
 
 
@@ -224,4 +237,5 @@ def make_plan(seed: int, kind: str | None = None) -> Plan:
     for part in parts:
         faults += GENERATORS[part](rng, cfg, span)
     faults.sort(key=lambda f: f.at)
+    cfg.replicas = min(rng.choice((0, 1, 1, 2)), cfg.nodes - 1)   # drawn last: see above
     return Plan(seed, kind, cfg, faults)

@@ -50,6 +50,7 @@ class SimConfig:
     redrive_timeout: float = _T.redrive_timeout
     node_liveness: float = _T.node_liveness
     failback: bool = True
+    replicas: int = 0             # page replica holders besides the owner
     tick: float = 0.05
     delay: tuple[float, float] = (0.0002, 0.003)   # one-way message delay, uniform
     op_timeout: float = 6.0       # a client gives up on an operation: outcome unknown
@@ -102,6 +103,7 @@ class World(FaultInjection):
         self.gen: dict[tuple[int, int], int] = {}  # bumped to lose a connection's in-flight
         self.fifo: dict[tuple[int, int], float] = {}
         self.armed: list[Fault] = []
+        self.armed_nodes: list[Fault] = []
         self.resets: set[frozenset] = set()        # connections to reset on their next send
         self.trace: list[Row] = []
         self.history: list[Op] = []
@@ -132,7 +134,7 @@ class World(FaultInjection):
                     pages=c.pages, page_size=c.page_size, retry_timeout=c.retry_timeout,
                     retries=c.retries, bugs=self.bugs, rid_base=1000 * next(self.incs),
                     inc=next(self.incs), lease=c.lease,
-                    beat_interval=c.heartbeat_interval)
+                    beat_interval=c.heartbeat_interval, replicas=c.replicas)
 
     def _new_manager(self, m: int) -> Manager:
         c = self.cfg
@@ -141,7 +143,7 @@ class World(FaultInjection):
                        heartbeat_interval=c.heartbeat_interval, liveness=c.liveness,
                        redrive_timeout=c.redrive_timeout, failback=c.failback,
                        bugs=self.bugs, node_liveness=c.node_dead_after,
-                       pause_gap=5 * c.tick)
+                       pause_gap=5 * c.tick, replicas=c.replicas)
 
     def _tick_process(self, pid: int) -> None:
         if pid in self.nodes:
@@ -228,6 +230,8 @@ class World(FaultInjection):
         self._flush(n, out)
         for opid, data, error in done:
             self._op_done(opid, data, error)
+        if self.armed_nodes and out:
+            self._node_sent(n, out)
 
     def _run_manager(self, m: int) -> None:
         mgr = self.managers[m]
@@ -293,9 +297,12 @@ class World(FaultInjection):
         _, kind, page, value, start = cl.current
         if kind == "read" and error is None:
             value = data.rstrip(b"\0").decode()
+        maybe = error is not None and error.maybe      # may have taken effect
         self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
-                               value=value or "", start=start, end=self.now,
-                               outcome="ok" if error is None else "failed"))
+                               value=value or "", start=start,
+                               end=None if maybe else self.now,
+                               outcome="ok" if error is None else
+                               "unknown" if maybe else "failed"))
         self._finish_op(cl)
 
     def _finish_op(self, cl: Client) -> None:
