@@ -151,6 +151,8 @@ class Manager(Members, Replication, Holders):
                 logger.error("manager {}: {}", self.pid, problem)
                 self.problems.append(problem)
             self._assign(rec)
+        self._settle_holders(len(live))     # owners learn their pages before any forward
+        for rec in [] if "trust_replica" in self.bugs else self.table:
             if rec.lost:
                 self._emit([m for q in rec.queue for m in pages.lost_reply(rec, q)])
                 rec.queue = []
@@ -160,7 +162,6 @@ class Manager(Members, Replication, Holders):
                 self._emit(pages.start(rec, rec.queue.pop(0), bugs=self.bugs), rec.page)
         self.reports = {}
         self.records_epoch = self.epoch
-        self._settle_holders(len(live))
         for q, peer in self.peers.items():
             if self.alive(q) and peer.role == "passive":
                 self._snapshot_to(q)

@@ -158,15 +158,17 @@ class Members:
         records we lack: its pages are real). Reports of incarnations never admitted count
         only at a cold start of the cluster - no member reported and the records know no
         earlier incarnation of that node - since a restarted node's initial pages are not
-        the cluster's pages. A member that had not reached the newest term a node heard
+        the cluster's pages - or when the records admitted that incarnation keeping its
+        initial pages and our Admit has not reached it yet (it never served anything). A member that had not reached the newest term a node heard
         served was declared dead by that term's round (which waits for every live member),
         though our records may not know it."""
         if not self.watching:
             return {n: r for n, (r, _, _) in self.reports.items()}
         rec = self.members
         used = {n: r for n, (r, inc, member) in self.reports.items()
-                if member and (inc > rec[n].inc or inc == rec[n].inc and not rec[n].dead)
-                and self.behind[n] >= self.newest_served}
+                if self.behind[n] >= self.newest_served and (
+                    member and (inc > rec[n].inc or inc == rec[n].inc and not rec[n].dead)
+                    or self._admitted_late(n) and rec[n].fresh)}
         return used or {n: r for n, (r, _, member) in self.reports.items()
                         if not member and not rec[n].inc and not rec[n].dead}
 
@@ -181,7 +183,7 @@ class Members:
                     self._send(n, P.Admit(inc=inc, fresh=True))
                 self.members[n] = P.Member(n, inc, False, self.members[n].fresh or not member)
             elif self._admitted_late(n):
-                continue        # its Admit is on its way: a member with nothing yet
+                continue        # its Admit is on its way: a member with an empty memory
             elif self.watching and not self.members[n].dead:
                 m = self.members[n]
                 self.members[n] = P.Member(n, m.inc, True, m.fresh)
@@ -191,12 +193,13 @@ class Members:
 
     def _admitted_late(self, n: int) -> bool:
         """n reported as the incarnation our records admitted, but before our Admit
-        reached it (its report holds only tentative pages, so it is not used)."""
+        reached it (its report holds only tentative pages: used only if the records kept
+        its initial pages, see `_usable_reports`)."""
         if n not in self.reports or not self.watching:
             return False
         _, inc, member = self.reports[n]
         m = self.members[n]
-        return not member and m.inc == inc and not m.dead and not m.fresh
+        return not member and m.inc == inc and not m.dead
 
     def _members_msg(self) -> list[P.Member]:
         return [self.members[n] for n in self.nodes]

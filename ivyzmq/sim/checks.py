@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 class Violation(AssertionError):
     """A property failed. `kind` sorts failures in the summary: invariant, linearizability,
-    quiescence, liveness (the run did not finish) or history."""
+    quiescence, liveness (the run did not finish), history or replicas (a page lost that
+    its replicas should have kept)."""
 
     def __init__(self, kind: str, text: str):
         super().__init__(f"[{kind}] {text}")
@@ -31,11 +32,16 @@ class InvariantError(Violation):
 
 def counted(w: World) -> dict:
     """The nodes whose pages count: running members whose incarnation no manager has
-    declared dead. A fenced node that has not heard so yet may still hold old pages, and a
-    node not yet admitted holds only its tentative initial ones; neither serves them."""
-    dead = {(n, m.inc) for mgr in w.managers.values() if mgr is not None
-            for n, m in mgr.members.items() if m.dead}
-    return {n: nd for n, nd in w.nodes.items() if nd.member and (n, nd.inc) not in dead}
+    declared dead, and that are not behind the newest serving term (its recovery round
+    heard every live member, so one left behind was declared dead there, even if that
+    manager's records never knew its incarnation). A fenced node that has not heard so yet
+    may still hold old pages, and a node not yet admitted holds only its tentative initial
+    ones; neither serves them."""
+    live = [mgr for mgr in w.managers.values() if mgr is not None]
+    dead = {(n, m.inc) for mgr in live for n, m in mgr.members.items() if m.dead}
+    newest = max((mgr.epoch for mgr in live if mgr.role == "active"), default=0)
+    return {n: nd for n, nd in w.nodes.items()
+            if nd.member and (n, nd.inc) not in dead and nd.epoch >= newest}
 
 
 def invariants(w: World, pages: Iterable[int] | None = None) -> None:
@@ -80,9 +86,24 @@ def managers(w: World) -> None:
         raise InvariantError(f"two managers serve the same epoch: {serving}")
 
 
+def node_faults(w: World) -> int:
+    """How many faults may take a node down (or cut it off) in this run: an upper bound
+    of the page holders that die."""
+    return sum(1 for f in w.faults if f.kind == "kill_on_send" or
+               (f.kind in ("kill", "pause", "cut") and (f.a in w.node_ids or
+                                                        f.b in w.node_ids)))
+
+
 def end(w: World) -> None:
-    """After `run`: quiescent agreement, a complete history, linearizability."""
+    """After `run`: quiescent agreement, no page lost while at most `replicas` holders can
+    have died, a complete history, linearizability."""
     quiescent(w)
+    if w.cfg.replicas and node_faults(w) <= w.cfg.replicas:
+        m = next(m for m in w.managers.values() if m is not None and m.role == "active")
+        lost = [r.page for r in m.table if r.lost]
+        if lost:
+            raise Violation("replicas", f"pages {lost} lost with replicas {w.cfg.replicas} "
+                            f"and {node_faults(w)} node fault(s)")
     if len(w.history) != w.issued:
         raise Violation("history", f"{w.issued} operations issued but "
                         f"{len(w.history)} ended")

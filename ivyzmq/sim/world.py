@@ -333,11 +333,12 @@ class World(FaultInjection):
         if len(self.nodes) < len(self.node_ids):
             return False
         for nd in self.nodes.values():
-            if nd.outstanding or not nd.member or any(st.pending or st.local
-                                                      for st in nd.pages):
+            if nd.outstanding or nd.syncing or not nd.member or \
+                    any(st.pending or st.local for st in nd.pages):
                 return False
         active = [m for m in self.managers.values() if m is not None and m.role == "active"]
-        return len(active) == 1 and not active[0].held and \
+        return len(active) == 1 and not active[0].held and not active[0].round_wanted \
+            and not active[0].assigning and \
             not any(rec.op or rec.queue for rec in active[0].table)
 
     def run(self) -> None:
