@@ -28,8 +28,6 @@ _DESCRIPTIONS: dict[str, str] = {
                      "side and still reads its copy)",
     "ack_before_replica": "with replicas, an owner's write returns (and shows) before its "
                           "replica holders have it",
-    "promote_any": "with replicas, a dead owner's page passes to any replica holder, not "
-                   "the one with the newest version",
     "unfenced_nodes": "nodes accept node messages of an older epoch (a dead owner's late "
                       "page or update is taken after its replica was promoted)",
 }

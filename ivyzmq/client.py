@@ -46,7 +46,9 @@ class PageLostError(IvyError):
 
 class NodeFencedError(IvyError):
     """The node serving the request was declared dead while it waited, and rejoined with
-    an empty memory (ErrorCode.FENCED); the operation did not take effect."""
+    an empty memory (ErrorCode.FENCED). A read did not happen; a write did not take effect,
+    except one that was reaching its page's replica holders (the text says so), which may
+    have."""
 
 
 class IvyTimeout(IvyError, TimeoutError):

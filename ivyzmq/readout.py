@@ -43,6 +43,10 @@ def heading(name: str, reply: P.StatusReply | None, kind: str) -> str:
     return f"{label}:"
 
 
+def extra(cluster: Cluster, cell: str) -> tuple[str, ...]:
+    return (cell,) if cluster.replicas else ()
+
+
 def status_text(cluster: Cluster, replies: list[tuple[str, P.StatusReply | None]]) -> str:
     lines: list[str] = []
     managers = {m.name for m in cluster.managers}
@@ -51,13 +55,16 @@ def status_text(cluster: Cluster, replies: list[tuple[str, P.StatusReply | None]
         lines.append(heading(name, reply, kind))
         if reply is None:
             continue
+        # With replicas a last column names them (the homework's tables have none).
         if kind == "manager":
-            lines.append(_row("Record", "Owner_ID", "copy_set"))
+            lines.append(_row("Record", "Owner_ID", "copy_set", *extra(cluster, "replicas")))
             lines += [_row(r.page, f"lost({r.owner})" if r.lost else r.owner,
-                           copy_set_text(r.copy_set)) for r in reply.records]
+                           copy_set_text(r.copy_set).ljust(W),
+                           *extra(cluster, copy_set_text(r.holders))) for r in reply.records]
         else:
-            lines.append(_row("Page", "isOwner", "Access"))
-            lines += [_row(r.page, str(r.is_owner).lower(), r.access) for r in reply.pages]
+            lines.append(_row("Page", "isOwner", "Access", *extra(cluster, "Replica")))
+            lines += [_row(r.page, str(r.is_owner).lower(), r.access,
+                           *extra(cluster, str(r.replica).lower())) for r in reply.pages]
     return "\n".join(lines)
 
 
@@ -71,10 +78,12 @@ def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
         if reply.kind == "manager":
             item.update(role=reply.role, serving=reply.serving, dead=reply.dead,
                         pages=[{"page": r.page, "owner": r.owner, "copy_set": r.copy_set,
-                                **({"lost": True} if r.lost else {})}
+                                **({"lost": True} if r.lost else {}),
+                                **({"replicas": r.holders} if r.holders else {})}
                                for r in reply.records])
         else:
-            item["pages"] = [{"page": r.page, "is_owner": r.is_owner, "access": r.access}
+            item["pages"] = [{"page": r.page, "is_owner": r.is_owner, "access": r.access,
+                              **({"replica": True} if r.replica else {})}
                              for r in reply.pages]
         out.append(item)
     return msgspec.json.encode(out).decode()

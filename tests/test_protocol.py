@@ -66,7 +66,7 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.Admit: (P.Admit(inc=5, fresh=False, sender=3, epoch=2), None),
     P.Update: (P.Update(page=2, version=(7, 3), sender=1, epoch=2), PAGE),
     P.UpdateAck: (P.UpdateAck(page=2, version=(7, 3), sender=2, epoch=2), None),
-    P.Assign: (P.Assign(pages=[(2, 8, [1, 3], True)], sender=4, epoch=6), None),
+    P.Assign: (P.Assign(pages=[(2, 8, [1, 3], True, [3])], sender=4, epoch=6), None),
     P.AssignAck: (P.AssignAck(sender=1, epoch=6), None),
     P.Fenced: (P.Fenced(inc=5, sender=3, epoch=2), None),
     P.WaitQuery: (P.WaitQuery(page=2), None),
@@ -99,7 +99,7 @@ def test_node_status_rows_and_error_codes():
     reply = P.StatusReply(name="node1", kind="node", pages=[P.PageRow(0, True, "ReadWrite")])
     got, _ = P.decode(P.encode(reply))
     assert got == reply and got.pages[0].access == "ReadWrite"
-    assert b"[[0,true,\"ReadWrite\"]]" in P.encode(reply)[0]     # rows stay arrays
+    assert b"[[0,true,\"ReadWrite\",false]]" in P.encode(reply)[0]     # rows stay arrays
     got, _ = P.decode(P.encode(P.ClientReply(cid=1, error="x", code=P.ErrorCode.SIZE)))
     assert got.code is P.ErrorCode.SIZE
     assert "$.code" in _error([_frame(type="ClientReply", cid=1, code="nope")])

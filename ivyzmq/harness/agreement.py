@@ -12,7 +12,8 @@ from ivyzmq import protocol as P
 
 def page_problems(rec: P.RecordRow, nodes: Mapping[int, Sequence[P.PageRow]]) -> list[str]:
     """One page: a single owner (none if the page is lost), the manager's owner and
-    copy_set as the nodes say, and a writer only where nobody else has access."""
+    copy_set as the nodes say, a writer only where nobody else has access, and every
+    replica holder of the records holding a replica (not the owner)."""
     page = rec.page
     owners = [n for n, rows in nodes.items() if rows[page].is_owner]
     readers = sorted(n for n, rows in nodes.items()
@@ -28,6 +29,10 @@ def page_problems(rec: P.RecordRow, nodes: Mapping[int, Sequence[P.PageRow]]) ->
     if readers != sorted(rec.copy_set):
         out.append(f"page {page}: manager's copy_set {sorted(rec.copy_set)}, nodes with a "
                    f"read copy {readers}")
+    missing = [h for h in rec.holders if h in nodes and not nodes[h][page].replica]
+    if not rec.lost and (missing or rec.owner in rec.holders):
+        out.append(f"page {page}: manager's replica holders {rec.holders}, of which "
+                   f"{missing or [rec.owner]} hold no replica or own the page")
     return out
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from ivyzmq import checker
-from ivyzmq.client import IvyError, IvyTimeout, connect
+from ivyzmq.client import IvyError, IvyTimeout, NodeFencedError, connect
 from ivyzmq.config import Cluster
 from ivyzmq.history import History, Op, counts
 from ivyzmq.readout import page_text
@@ -30,7 +30,8 @@ def attempt(mem, page_size: int, *, client: int, node: int, page: int, kind: str
             value: str = "") -> tuple[Op, IvyError | None]:
     """Read, or write `value`, and return the history record with the error, if any: ok
     with the value read or written, unknown after a time-out (a write may still take
-    effect), failed otherwise."""
+    effect, as may a write whose node was fenced while its replicas got it), failed
+    otherwise."""
     start = time.monotonic()
     outcome, error = "ok", None
     try:
@@ -40,6 +41,8 @@ def attempt(mem, page_size: int, *, client: int, node: int, page: int, kind: str
             mem.write(page, value_bytes(value, page_size))
     except IvyTimeout as exc:
         outcome, error = "unknown", exc
+    except NodeFencedError as exc:      # a write its replicas may hold took effect, maybe
+        outcome, error = ("unknown" if kind == "write" else "failed"), exc
     except IvyError as exc:
         outcome, error = "failed", exc
     if kind == "read" and outcome != "ok":

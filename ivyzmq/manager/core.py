@@ -146,11 +146,11 @@ class Manager(Members, Replication, Holders):
             if "trust_replica" in self.bugs:
                 self.sent_at[rec.page] = self._now
                 continue
-            for problem in pages.reconcile(rec, {n: r[rec.page] for n, r in used.items()},
-                                           self.k, live, bugs=self.bugs):
+            reports = {n: r[rec.page] for n, r in used.items()}
+            for problem in pages.reconcile(rec, reports, self.k, live):
                 logger.error("manager {}: {}", self.pid, problem)
                 self.problems.append(problem)
-            self._assign(rec)
+            self._assign(rec, reports)
         self._settle_holders(len(live))     # owners learn their pages before any forward
         for rec in [] if "trust_replica" in self.bugs else self.table:
             if rec.lost:
@@ -377,13 +377,17 @@ class Manager(Members, Replication, Holders):
 
     def status_rows(self) -> list[P.RecordRow]:
         """The page records as a status reply shows them (shared by the daemon and tools)."""
-        return [P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost) for r in self.table]
+        return [self._row(r) for r in self.table]
+
+    @staticmethod
+    def _row(r: P.PageRec) -> P.RecordRow:
+        return P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost, list(r.holders))
 
     def page_view(self, now: float, page: int) -> P.PageReply:
         """One page's record and operation, for a client explaining a time-out."""
         r = self.table[page]
         sent = self.sent_at.get(page) if r.op is not None else None
         return P.PageReply(page=page, role=self.role, serving=self.serving,
-                           record=P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost),
+                           record=self._row(r),
                            op=r.op,
                            sent=None if sent is None else now - sent, queue=list(r.queue))

@@ -24,13 +24,14 @@ class Holders:
         self.round_wanted = False    # a membership change wants a new term (k >= 1)
         self.short_with = None       # live members when some page last lacked holders
 
-    def _assign(self, rec: P.PageRec) -> None:
-        """After reconciling `rec`: its owner's Assign entry. Not for a page whose write is
-        in transit - the re-driven WriteForward carries the holders to the new owner."""
+    def _assign(self, rec: P.PageRec, reports: dict[int, P.PageReport]) -> None:
+        """After reconciling `rec` from `reports`: its owner's Assign entry. Not for a page
+        whose write is in transit - the re-driven WriteForward carries the holders."""
         if not self.k or rec.lost or (rec.op is not None and rec.op.kind == "write"):
             return
+        empty = [h for h in rec.holders if h not in reports or reports[h].replica is None]
         msg = self.assigning.setdefault(rec.owner, P.Assign(pages=[]))
-        msg.pages.append((rec.page, rec.opseq, list(rec.holders), bool(rec.copy_set)))
+        msg.pages.append((rec.page, rec.opseq, list(rec.holders), bool(rec.copy_set), empty))
 
     def _settle_holders(self, live: int) -> None:
         """End of a round: send the Assigns; remember whether some page is short of holders

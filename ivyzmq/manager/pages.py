@@ -137,7 +137,7 @@ def _found(rec: P.PageRec, msg: P.IvyMsg, kind: str) -> tuple[bool, Out]:
 
 
 def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport], k: int = 0,
-              live: list[int] = (), *, bugs: frozenset[str] = NONE) -> list[str]:
+              live: list[int] = ()) -> list[str]:
     """Rebuild a page's record from the live nodes' reports (the nodes are the ground
     truth), keeping the replicated queue order. A page no live node owns or receives
     passes to the holder of its newest replica (replicas: k >= 1), or is lost. Returns
@@ -168,7 +168,7 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport], k: int = 0,
         # The old owner stays on record until the confirmation, as in a normal write.
         rec.owner, rec.lost = sent[(transit.kind, transit.requester, transit.rid)], False
     elif k and any(r.replica is not None for r in reports.values()):
-        rec.owner = _newest(reports, "promote_any" in bugs)
+        rec.owner = _newest(reports)
         rec.opseq, rec.lost = rec.opseq + 1, False    # fences what the old owner sent
     else:
         # No live node owns it or receives it: whoever had it last is gone (the records
@@ -186,11 +186,9 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport], k: int = 0,
     return problems
 
 
-def _newest(reports: dict[int, P.PageReport], any_one: bool = False) -> int:
-    """The node holding the page's newest replica (any one of them, for the broken
-    variant promote_any)."""
-    held = sorted((tuple(r.replica), n) for n, r in reports.items() if r.replica is not None)
-    return held[0][1] if any_one else held[-1][1]
+def _newest(reports: dict[int, P.PageReport]) -> int:
+    """The node holding the page's newest replica."""
+    return max((tuple(r.replica), n) for n, r in reports.items() if r.replica is not None)[1]
 
 
 def _holders(rec: P.PageRec, reports: dict[int, P.PageReport], k: int,

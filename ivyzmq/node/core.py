@@ -386,7 +386,8 @@ class Node(Membership, Replicas):
 
     def status_rows(self) -> list[P.PageRow]:
         """The page table as a status reply shows it (shared by the daemon and tools)."""
-        return [P.PageRow(p, st.is_owner, st.access) for p, st in enumerate(self.pages)]
+        return [P.PageRow(p, st.is_owner, st.access, p in self.rep)
+                for p, st in enumerate(self.pages)]
 
     _from_manager = {
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,

@@ -127,19 +127,20 @@ class Replicas:
     # -- the manager's assignment after a recovery round ---------------------------------------
 
     def _on_assign(self, now, msg: P.Assign, _payload) -> None:
-        for page, opseq, holders, readers in msg.pages:
+        for page, opseq, holders, readers, empty in msg.pages:
             if 0 <= page < len(self.pages):
-                self._assign(now, page, opseq, holders, readers)
+                self._assign(now, page, opseq, holders, readers, empty)
         self._send(msg.sender, P.AssignAck())
 
     def _assign(self, now: float, page: int, opseq: int, holders: list[int],
-                readers: bool) -> None:
+                readers: bool, empty: list[int]) -> None:
         st = self.pages[page]
         if opseq < st.opseq:
             return                                  # the page moved on since
         st.opseq = opseq
         if st.is_owner:                             # kept: new holders get the contents
-            new = [h for h in holders if h not in st.holders]
+            new = [h for h in holders if h not in st.holders or h in empty]
+            new = [h for h in new if h not in st.unacked]
             st.holders = list(holders)
             st.unacked = [h for h in st.unacked if h in holders] + new
             self._push(now, page, new)

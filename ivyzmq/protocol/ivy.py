@@ -116,11 +116,12 @@ class UpdateAck(PeerMsg, kw_only=True):
 
 class Assign(PeerMsg, kw_only=True):
     """Serving manager -> node, after a recovery round with replicas: for each entry
-    (page, opseq, holders, readers), you own `page` (promoted from your replica, or kept)
-    as of operation `opseq`, its replica holders are `holders`; `readers`: read copies
-    exist, so take Read access, not ReadWrite. Re-sent until AssignAck."""
+    (page, opseq, holders, readers, empty), you own `page` (promoted from your replica, or
+    kept) as of operation `opseq`, its replica holders are `holders`, of which `empty`
+    reported no replica (send them the bytes); `readers`: read copies exist, so take Read
+    access, not ReadWrite. Re-sent until AssignAck."""
 
-    pages: list[tuple[int, int, list[int], bool]]
+    pages: list[tuple[int, int, list[int], bool, list[int]]]
 
 
 class AssignAck(PeerMsg, kw_only=True):

@@ -60,6 +60,7 @@ class RecordRow(msgspec.Struct, array_like=True):
     owner: int
     copy_set: list[int]
     lost: bool = False
+    holders: list[int] = []      # replica holders (replicas >= 1)
 
 
 class PageRow(msgspec.Struct, array_like=True):
@@ -68,6 +69,7 @@ class PageRow(msgspec.Struct, array_like=True):
     page: int
     is_owner: bool
     access: AccessName
+    replica: bool = False        # this node holds a replica of the page
 
 
 class StatusReply(ToolMsg, kw_only=True):
