@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "ivyzmq"
-CORES = ["node/core.py", "node/membership.py", "manager/core.py", "manager/pages.py",
-         "manager/roles.py", "manager/members.py", "manager/replication.py"]
+CORES = ["node/core.py", "node/membership.py", "node/replicas.py", "node/state.py",
+         "manager/core.py", "manager/pages.py", "manager/roles.py", "manager/members.py",
+         "manager/replication.py", "manager/holders.py"]
 IO = {"zmq", "ivyzmq.transport", "ivyzmq.daemon", "ivyzmq.node.daemon",
       "ivyzmq.manager.daemon"}
 

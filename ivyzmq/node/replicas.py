@@ -16,8 +16,7 @@ from __future__ import annotations
 from loguru import logger
 
 from ivyzmq import protocol as P
-
-NIL, READ, RW = "Nil", "Read", "ReadWrite"
+from ivyzmq.node.state import NIL, READ, RW
 
 
 class Replicas:
