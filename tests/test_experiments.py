@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 
+import pytest
+
 from ivyzmq import plots
 from ivyzmq.programs import experiment
 from test_pictures import png_description
@@ -84,11 +86,13 @@ def test_experiment_a_leaves_a_running_cluster_running(clusters):
     assert after["backup"]["os_pid"] != before["backup"]   # stopped for (a1), restarted
 
 
-def test_experiment_e_kills_nodes_and_stays_linearizable(clusters):
+@pytest.mark.parametrize("replicas", [0, 1])
+def test_experiment_e_kills_nodes_and_stays_linearizable(clusters, replicas):
     """(e) on 5 nodes: a node dies and comes back (e1), then a node and the primary (e2).
-    Each killed node is seen held dead; operations on its pages fail (replicas: 0), all
-    others go on; the backup serves in e2 without waiting for the dead node; linearizable."""
-    run = clusters.make("expe", up=False, nodes=5, pages=5, **FAST)
+    Each killed node is seen held dead; with replicas: 0 operations on its pages fail, all
+    others go on; with replicas: 1 nothing fails and no page is lost; the backup serves in
+    e2 without waiting for the dead node; linearizable."""
+    run = clusters.make("expe", up=False, nodes=5, pages=5, replicas=replicas, **FAST)
     args = _args("e", ops=300)
     args.cycles = 1
     res = experiment.experiment(args, run)
@@ -102,4 +106,7 @@ def test_experiment_e_kills_nodes_and_stays_linearizable(clusters):
     assert int(rows["e2 node, then primary"]["kill->serving ms"].rstrip("*")) > 0, out
     deaths = re.findall(r"kill node\d -> declared dead after (\d+) ms", out)
     assert len(deaths) == 2, out
-    assert "pages lost with their only holder (replicas: 0)" in out
+    assert f"pages lost (replicas: {replicas}): " in out
+    if replicas:
+        assert "pages lost (replicas: 1): 0" in out, out
+        assert all(r["failed"] == "0" for r in rows.values()), out

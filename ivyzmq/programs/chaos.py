@@ -1,7 +1,8 @@
 """`ivy chaos`: concurrent clients against a real cluster while a seeded nemesis kills, pauses
 and partitions its managers; the history is checked for linearizability at the end.
 
-    ivy chaos [--duration 20] [--seed 1] [--nodes 10] [--clients 10] [--timing fast|default]
+    ivy chaos [--duration 20] [--seed 1] [--nodes 10] [--clients 10] [--replicas 1]
+              [--timing fast|default]
 
 The cluster (at least 10 nodes, a primary and a backup manager) is generated for the run and
 started through the `ivy-cm` / `ivy-node` entry points, like `ivy up`. The nemesis schedule is
@@ -52,6 +53,9 @@ def add_arguments(p) -> None:
                    help="concurrent clients (default 10)")
     p.add_argument("--pages", type=A.count, default=10, help="pages (default 10)")
     p.add_argument("--read-share", type=A.share, default=0.5)
+    p.add_argument("--replicas", type=A.natural, default=1,
+                   help="page replicas of the generated cluster (default 1): with one node "
+                        "down at a time, no page may be lost")
     p.add_argument("--timing", choices=sorted(C.TIMING_PRESETS), default="fast",
                    help="fast: 0.1 s heartbeats; default: 0.5 s (default fast)")
     p.add_argument("--no-netns", action="store_true",
@@ -193,7 +197,8 @@ def _firewall(args, no_netns: str) -> tuple[str, str]:
 def _write_config(args, path: Path, own_addresses: bool) -> None:
     from ivyzmq.harness import configs
     configs.write(path, configs.cluster_dict(args.nodes, args.pages, timing=args.timing,
-                                             own_addresses=own_addresses))
+                                             own_addresses=own_addresses,
+                                             replicas=min(args.replicas, args.nodes - 1)))
 
 
 def _inner_argv(args, config: Path, run_dir: Path, firewall: str, reason: str,

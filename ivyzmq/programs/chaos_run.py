@@ -14,6 +14,7 @@ from pathlib import Path
 from loguru import logger
 
 from ivyzmq import checker, progress
+from ivyzmq import protocol as P
 from ivyzmq import config as C
 from ivyzmq.deploy import Deployment
 from ivyzmq.harness import agreement, netns
@@ -98,6 +99,7 @@ def _drive(args, dep: Deployment, steps: list[Step], firewall) -> Outcome:
         problems = agreement.settle(lambda: dict(dep.status(timeout=1.0)),
                                     [m.name for m in dep.cluster.managers],
                                     [nd.name for nd in dep.cluster.nodes])
+        problems += _lost(dep)
         return Outcome(steps, nemesis, monitor, clients, problems, t_start, t_end,
                        time.monotonic())
     except KeyboardInterrupt:
@@ -112,6 +114,14 @@ def _drive(args, dep: Deployment, steps: list[Step], firewall) -> Outcome:
         if monitor is not None:
             monitor.stop()
         dep.down()
+
+
+def _lost(dep: Deployment) -> list[str]:
+    """With replicas, no page may be lost: the nemesis takes one node down at a time."""
+    name = dep.cluster.replicas and dep.admin.serving()
+    reply = name and dep.admin.query(name, P.StatusQuery())
+    lost = [r.page for r in reply.records if r.lost] if reply else []
+    return [f"pages {lost} lost with replicas: {dep.cluster.replicas}"] if lost else []
 
 
 def _report(o: Outcome, cluster: C.Cluster, history_path: Path, firewall) -> list[str]:

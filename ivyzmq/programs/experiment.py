@@ -68,7 +68,8 @@ class RunResult:
     error: str | None = None
     ops: list = field(default_factory=list)       # the history, for --plot
     spans: list = field(default_factory=list)     # (start, end) without a serving manager
-    lost: int = 0                                 # pages lost at the end (replicas: 0)
+    lost: int = 0                                 # pages lost at the end
+    replicas: int = 0                             # the config's page replicas
     deaths: list = field(default_factory=list)    # (node name, kill -> declared dead s)
 
     @property
@@ -118,7 +119,7 @@ def run_once(dep, run: Run, *, clients: int, ops: int, pages: int, seed: int,
         verdict=res.verdict(), history_path=history_path, think=run.think, t0=t0,
         error=None if nemesis.error is None else repr(nemesis.error),
         ops=res.history.ops(), spans=monitor.no_manager_spans(t0, t_last),
-        lost=_lost_pages(dep), deaths=_deaths(dep, nemesis.events, monitor))
+        lost=_lost_pages(dep), replicas=dep.cluster.replicas, deaths=_deaths(dep, nemesis.events, monitor))
 
 
 def _lost_pages(dep) -> int:
@@ -230,7 +231,7 @@ def details(r: RunResult) -> list[str]:
         out.append(f"  kill {name} -> declared dead "
                    + ("never seen" if took is None else f"after {took * 1000:.0f} ms"))
     if r.deaths or r.lost:
-        out.append(f"  pages lost with their only holder (replicas: 0): {r.lost}")
+        out.append(f"  pages lost (replicas: {r.replicas}): {r.lost}")
     terms = " -> ".join(f"{t.name}@{t.epoch}" for t in r.terms)
     out.append(f"  serving terms seen: {terms or '-'}; handbacks: {r.handbacks}; "
                f"an older term still serving after a newer one: {r.dual:.2f} s")
