@@ -68,3 +68,21 @@ def test_a_page_survives_its_owner_and_then_its_new_owner(clusters):
     assert run.procs.kill("node3")                    # holder (then owner) of 2 and 7
     wait_until(lambda: dead_at(run, 3), 10, "node 3 declared dead")
     assert read_all(run, 4) == values
+
+
+def test_write_whose_replica_holder_died_completes_within_node_liveness(clusters):
+    """The write waits for its holder's UpdateAck: a dead holder is replaced in the round
+    that follows its death, and the write completes through the new one."""
+    run = clusters.make("holder", nodes=NODES, pages=PAGES, replicas=1, **FAST)
+    values = write_all(run, b"before")
+    assert run.procs.kill("node1")                    # the holder of node 0's pages
+    t0 = time.monotonic()
+    with connect(run.cluster, 0) as mem:
+        mem.write(0, pad(b"holder gone"))             # a hit at the owner, node 0
+        took = time.monotonic() - t0
+    values[0] = b"holder gone"
+    limit = run.cluster.timing.node_dead_after + 1.0
+    assert took < limit, f"the write took {took:.2f} s"
+    print(f"\nwrite hit with a dead replica holder: {took * 1000:.0f} ms")
+    assert run.procs.kill("node0")                    # and now the owner: the new holder has it
+    assert read_all(run, 3) == values
