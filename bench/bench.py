@@ -20,6 +20,13 @@ Rows (ours | raw):
   write fault    node 2 or 3 writes a page the other owns, after k other nodes (4..) took
                  read copies (untimed): client->node->manager->k invalidations and their
                  confirmations->owner->node(+4 KiB)->[manager confirm]->client.
+  write hit      node 8 writes a page it owns and holds ReadWrite, with replicas: 0, 1, 2
+                 (the page to K holders and their acks before the reply); the raw node sends
+                 K Update-like messages with the page and waits for K acks the same way.
+  write fault,   the write fault with no read copies on clusters with replicas: 1, 2; the
+  replicas K     new owner sends the page to K holders and waits for their acks.
+  failover       kill -9 of the primary -> the next write done through the backup, with a
+                 node killed and declared dead first / with every node alive (replicas 1).
   embedded hit   embed(config, 9).read(p) of a page node 9 holds, per call in batches of
                  100; the baseline is a plain Python list lookup in the same loop.
   throughput     10 client threads (in this process), client i on node i, 50% reads and
@@ -27,7 +34,8 @@ Rows (ours | raw):
                  all on one hot page. ops/s, plus the per-operation latency.
 
 The pieces: common.py (layout, helpers), ours.py (the ivyzmq cluster), raw.py (the raw
-baseline), measure.py (latency blocks), throughput.py, cpu.py (--cpu), table.py (output).
+baseline; raw_cluster.py starts it, raw_replicas.py adds replicas), measure.py (latency
+blocks), replicas.py and failover.py (their rows), throughput.py, cpu.py (--cpu), table.py.
 """
 from __future__ import annotations
 
@@ -48,11 +56,13 @@ from ivyzmq.client import embed
 
 from common import BLOCK, EMBED_NODE, EMBED_PAGE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZE, PAGES, log
 from cpu import cpu_per_cycle, print_cpu
+from failover import failover_row
 from measure import (Clients, embedded_hit, embedded_row, interleaved, read_fault_block, row,
                      write_fault_block)
 from metrics_cost import NAME as METRICS_ROW, metrics_row
 from ours import OurCluster
-from raw import RawCluster
+from raw_cluster import RawCluster
+from replicas import hit_name, hit_row, replica_rows
 from table import print_table
 from throughput import merge_tp, throughput, tp_row
 
@@ -65,10 +75,15 @@ class Sizes:
     n_write: int
     duration: float          # s of each throughput row, per system
     emb_batches: int
+    n_hit: int               # write hits at the owner, per replicas value
+    replicas: tuple          # the K >= 1 that get clusters of their own
+    failovers: int           # repetitions of the failover row (0: no row)
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
-        return cls(300, 100, 0.6, 2000) if quick else cls(2000, 600, 3.0, 20000)
+        if quick:            # replicas 1 only, fewer hits, no failover row
+            return cls(300, 100, 0.6, 2000, 200, (1,), 0)
+        return cls(2000, 600, 3.0, 20000, 1000, (1, 2), 3)
 
 
 class Bench:
@@ -91,6 +106,7 @@ class Bench:
                                       self.sizes.n_read // 2),
                         cpu_per_cycle(self.clients["raw"], self.raw.os_pids(),
                                       self.sizes.n_read // 2))
+        self.replica_rows()
         self.throughput_rows("1 mgr", ("own", "hot"))
         log("starting the backup manager")
         self.ours.up_backup()
@@ -99,6 +115,9 @@ class Bench:
         self.throughput_rows("primary+backup", ("hot",))
         self.rows.append(embedded_row(*self.embedded()))
         self.metrics_row()
+        if self.sizes.failovers:
+            log(f"failover: {self.sizes.failovers} repetitions, 2 fresh clusters each")
+            self.rows.append(failover_row(self.workdir, self.sizes.failovers))
 
     def start(self) -> None:
         log(f"starting {N_NODES} node daemons + primary (and {N_NODES} raw nodes + manager)")
@@ -147,6 +166,15 @@ class Bench:
                                  o, r))
             self.samples[self.rows[-1]["name"]] = (o, r)
             log(f"write fault {copies} copies [{config}] done")
+
+    def replica_rows(self) -> None:
+        """The write hit at the owner with replicas 0 (this cluster), then the write hit and
+        the write fault on clusters of their own with each K in sizes.replicas."""
+        hit0, self.samples[hit_name(0)] = hit_row(self.clients, 0, self.sizes.n_hit)
+        rows, samples = replica_rows(self.workdir, self.sizes.replicas, self.sizes.n_hit,
+                                     self.sizes.n_write)
+        self.rows += [hit0] + rows
+        self.samples.update(samples)
 
     def throughput_rows(self, config: str, which: tuple[str, ...]) -> None:
         """10 clients on their own pages ("own") or all on one ("hot"); ours and raw take

@@ -18,6 +18,7 @@ COPY_HOLDERS = [4, 5, 6, 7]               # nodes that take read copies before a
 EMBED_NODE, EMBED_PAGE = 9, 8             # the hosted node 9 writes page 8 to hold it
 OWN_PAGE_BASE = 40                        # client i's own page 40+i is owned by node i
 HOT_PAGE = 50
+HIT_NODE, HIT_PAGE = 8, 58                # write hit at the owner: node 8 writes page 58
 BLOCK = 20                                # ours and raw samples alternate in blocks of this
 
 now_ns = time.perf_counter_ns

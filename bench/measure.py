@@ -3,8 +3,8 @@ the raw baseline, through a client per node), the embedded read hit, and the alt
 of ours and raw blocks."""
 from __future__ import annotations
 
-from common import (COPY_HOLDERS, EMBED_PAGE, PAGE_SIZE, PAGES, READ_OWNER, READ_PAGES,
-                    READER, WRITE_PAGES, WRITERS, now_ns, summary)
+from common import (COPY_HOLDERS, EMBED_PAGE, HIT_NODE, HIT_PAGE, PAGE_SIZE, PAGES, READ_OWNER,
+                    READ_PAGES, READER, WRITE_PAGES, WRITERS, now_ns, summary)
 
 
 class Clients:
@@ -60,6 +60,20 @@ def write_fault_block(client_of, state: dict, copies: int, n: int, out: list[flo
         t1 = now_ns()
         out.append((t1 - t0) / 1000)
         owners[page] = writer
+    state["i"] = i
+
+
+def write_hit_block(client_of, state: dict, n: int, out: list[float]) -> None:
+    """n write hits: the owner's node writes 8 bytes of a page it owns and holds ReadWrite
+    (with replicas: K >= 1 the write returns once the page's K holders have it)."""
+    c = client_of(HIT_NODE)
+    i = state.setdefault("i", 0)
+    for _ in range(n):
+        i += 1
+        t0 = now_ns()
+        c.write(HIT_PAGE, b"h%07d" % i)
+        t1 = now_ns()
+        out.append((t1 - t0) / 1000)
     state["i"] = i
 
 

@@ -19,9 +19,12 @@ WAIT = 30.0            # s for daemons to answer, a manager to serve, the backup
 
 class OurCluster:
     def __init__(self, workdir: Path, n_nodes: int, pages: int, page_size: int,
-                 metrics: bool = False, name: str = "bench"):
+                 metrics: bool = False, name: str = "bench", replicas: int = 0,
+                 overrides: dict | None = None):
+        """`overrides` of the TIMING preset: default TIMING_OVERRIDES."""
+        overrides = TIMING_OVERRIDES if overrides is None else overrides
         data = configs.cluster_dict(n_nodes, pages, page_size=page_size, timing=TIMING,
-                                    metrics=metrics, **TIMING_OVERRIDES)
+                                    metrics=metrics, replicas=replicas, **overrides)
         self.config_path = configs.write(workdir / f"{name}.yaml", data)
         self.dep: Deployment = open_config(str(self.config_path), workdir / f"run-{name}")
         self.cluster = self.dep.cluster
@@ -38,6 +41,10 @@ class OurCluster:
         """Start the backup and wait until the primary has sent it a snapshot (after which
         every step of the primary waits for the backup's acknowledgement)."""
         self.dep.up(["backup"], timeout=WAIT)
+        self.wait_backup()
+
+    def wait_backup(self) -> None:
+        """Wait until the running backup holds the serving primary's records."""
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             prim = self.dep.admin.query("primary", P.StatusQuery(), timeout=1.0)

@@ -7,18 +7,15 @@ messages.
 Process ids as in ivyzmq: nodes 0..N-1, the manager N, its backup N+1. Headers are small
 msgspec-JSON dicts; a page travels as a second raw frame. Each process blocks on its ROUTER
 inbox and sends through one DEALER per destination, like ivyzmq's transport. Every process
-is a `multiprocessing` (spawn) process; the bench stops them by os_pid.
+is a `multiprocessing` (spawn) process (raw_cluster.py starts them; the bench stops them by
+os_pid). raw_replicas.py adds page replicas to the node and the manager.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import time
 from collections import deque
 
 import msgspec
 import zmq
-
-from ivyzmq.harness.configs import free_ports
 
 _enc = msgspec.json.encode
 _dec = msgspec.json.decode
@@ -294,107 +291,3 @@ def raw_manager(pid: int, endpoints: list[str], n_nodes: int, pages: int) -> Non
 
 def raw_backup(pid: int, endpoints: list[str], primary: int, pages: int) -> None:
     RawBackup(pid, endpoints, primary).serve()
-
-
-# -- the bench's side ------------------------------------------------------------------------
-
-class RawClient:
-    """What a program does to talk to a raw node: one DEALER, send, wait for the answer."""
-
-    def __init__(self, ctx: zmq.Context, endpoint: str):
-        self.sock = ctx.socket(zmq.DEALER)
-        self.sock.linger = 0
-        self.sock.rcvtimeo = 30_000       # a dead raw process fails the run, not hangs it
-        self.sock.connect(endpoint)
-        self.cid = 0
-
-    def read(self, page: int) -> bytes:
-        self.cid += 1
-        self.sock.send_multipart([_enc({"t": "read", "page": page, "cid": self.cid})])
-        frames = self.sock.recv_multipart()
-        _dec(frames[0])
-        if len(frames) < 2:
-            raise RuntimeError(f"raw baseline: read of page {page} answered without a page")
-        return frames[1]
-
-    def write(self, page: int, data: bytes, offset: int = 0) -> None:
-        self.cid += 1
-        self.sock.send_multipart([_enc({"t": "write", "page": page, "offset": offset,
-                                        "cid": self.cid}), data])
-        _dec(self.sock.recv_multipart()[0])
-
-    def request(self, header: dict) -> dict:
-        self.sock.send_multipart([_enc(header)])
-        return _dec(self.sock.recv_multipart()[0])
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class RawCluster:
-    """n raw nodes, the raw manager and its backup (switched on by use_backup)."""
-
-    def __init__(self, n_nodes: int, pages: int, page_size: int):
-        self.n = n_nodes
-        self.endpoints = [f"tcp://127.0.0.1:{p}" for p in free_ports(n_nodes + 2)]
-        self.pages, self.page_size = pages, page_size
-        self.procs: list[mp.Process] = []
-        self.ctx = zmq.Context.instance()
-
-    def up(self, timeout: float = 30.0) -> None:
-        spawn = mp.get_context("spawn")
-        n, eps = self.n, self.endpoints
-        for pid in range(n):
-            self.procs.append(spawn.Process(target=raw_node, name=f"raw-node{pid}", daemon=True,
-                                            args=(pid, eps, n, self.pages, self.page_size)))
-        self.procs.append(spawn.Process(target=raw_manager, name="raw-manager", daemon=True,
-                                        args=(n, eps, n, self.pages)))
-        self.procs.append(spawn.Process(target=raw_backup, name="raw-backup", daemon=True,
-                                        args=(n + 1, eps, n, self.pages)))
-        for proc in self.procs:
-            proc.start()
-        deadline = time.monotonic() + timeout
-        for pid in range(n + 2):
-            self._wait_answering(pid, deadline)
-
-    def _wait_answering(self, pid: int, deadline: float) -> None:
-        while True:
-            sock = self.ctx.socket(zmq.DEALER)
-            sock.linger = 0
-            sock.connect(self.endpoints[pid])
-            sock.send_multipart([_enc({"t": "ping"})])
-            ok = sock.poll(200)
-            sock.close(linger=0)
-            if ok:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"raw process {pid} does not answer")
-
-    def use_backup(self) -> None:
-        with RawClient(self.ctx, self.endpoints[self.n]) as c:
-            c.request({"t": "backup", "pid": self.n + 1})
-
-    def client(self, node: int) -> RawClient:
-        return RawClient(self.ctx, self.endpoints[node])
-
-    def os_pids(self) -> dict[str, int]:
-        """The os_pid of each raw process but the backup, by the name of its ivyzmq twin."""
-        return {("primary" if p.name == "raw-manager" else p.name.removeprefix("raw-")): p.pid
-                for p in self.procs if p.name != "raw-backup"}
-
-    def down(self) -> None:
-        for proc in self.procs:
-            if proc.is_alive():
-                proc.terminate()      # by its own os_pid: Process.terminate is os.kill(pid)
-        for proc in self.procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=2)
-        self.procs.clear()

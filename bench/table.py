@@ -11,6 +11,11 @@ What is timed:
                     node sends its confirmation to the manager just before it replies. Untimed
                     between samples: the owner re-writes the page (read fault), k nodes take
                     read copies (write fault).
+  write hit         the same, of an 8-byte write at the node that owns the page (ReadWrite).
+  replicas K        the cluster keeps K holders of each page: a write at the owner (a hit, or
+                    the write after a fault) sends the page to the K holders and waits for
+                    their acks before it replies; raw sends the same K messages and waits too.
+                    Replicas 0 of the write fault is "write fault, 0 copies [1 mgr]".
   throughput        10 client threads, client i on node i, 50% reads, 50% 8-byte writes; the
                     p99 column is per operation; the ratio is ours/raw ops/s.
   embedded hit      per call of embed(config, 9).read(page it holds), batches of 100; raw: a
@@ -18,7 +23,11 @@ What is timed:
   raw               the same processes, sockets and messages written directly with pyzmq
                     (msgspec JSON headers, 4 KiB payload frame), no ivyzmq protocol machinery.
   metrics on / off  read faults on two 3-node clusters side by side: "ours" serves Prometheus
-                    metrics from every daemon (scraped each second), "raw" serves none."""
+                    metrics from every daemon (scraped each second), "raw" serves none.
+  failover          kill -9 of the primary -> the next write (a fault) done through the
+                    backup, fresh 5-node clusters (replicas 1, default timing: dead after 1.5 s)
+                    per repetition: "ours" with a node killed and declared dead just before,
+                    "raw" with every node alive; p99 is the slowest repetition."""
 
 
 def fmt_us(v: float) -> str:
@@ -28,7 +37,9 @@ def fmt_us(v: float) -> str:
         return f"{v:.2f} us"
     if v < 1000:
         return f"{v:.0f} us"
-    return f"{v / 1000:.2f} ms"
+    if v < 1e6:
+        return f"{v / 1000:.2f} ms"
+    return f"{v / 1e6:.2f} s"
 
 
 def _line(r: dict, w: int) -> str:

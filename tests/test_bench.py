@@ -27,10 +27,13 @@ def test_quick_bench_reports_every_row(tmp_path):
     names = " ".join(json.dumps(r) for r in rows)
     for what in ("read fault", "write fault, 0 copies", "write fault, 4 copies",
                  "throughput", "primary+backup", "embedded read hit",
-                 "read fault, metrics on / off"):
+                 "read fault, metrics on / off", "write hit at owner, replicas 0",
+                 "write hit at owner, replicas 1", "write fault, replicas 1"):
         assert what in names, f"no row for {what!r}"
-    if cdf:             # a CDF panel per fault row, each with both systems' samples
+    assert not any(r["name"].startswith("failover") for r in rows)   # not in a quick run
+    if cdf:             # a CDF panel per latency row, each with both systems' samples
         shown = png_description(png.read_bytes())
-        faults = [r for r in rows if r["name"].startswith(("read fault", "write fault"))]
+        faults = [r for r in rows
+                  if r["name"].startswith(("read fault", "write fault", "write hit"))]
         assert [(s["row"], s["ours"], s["raw"]) for s in shown] == [
             (r["name"], r["ours"]["n"], r["raw"]["n"]) for r in faults]
