@@ -18,8 +18,8 @@ from loguru import logger
 
 from ivyzmq import args as A
 from ivyzmq import config as C
-from ivyzmq import readout, tracing
-from ivyzmq.client import IvyError, connect
+from ivyzmq import memcmds, readout, tracing
+from ivyzmq.client import IvyError
 from ivyzmq import programs
 from ivyzmq.deploy import Deployment
 from ivyzmq.supervisor import default_run_dir
@@ -29,6 +29,8 @@ EPILOG = """examples:
   ivy up                        start the cluster of config/cluster.yaml
   ivy read 2 1                  node 2 reads page 1
   ivy write 2 1 hello           node 2 writes 'hello' at the start of page 1
+  ivy add 2 3 1                 node 2 adds 1 to the counter at the start of page 3
+  ivy cas 2 4 '' locked         node 2 takes page 4 from empty to 'locked', or says not
   ivy status                    every manager's and node's page table
   ivy trace --clear             the protocol messages so far, then forget them
   ivy kill primary              SIGKILL the primary manager (ivy restart primary)
@@ -63,14 +65,7 @@ def parser() -> argparse.ArgumentParser:
     cmd("down", "stop exactly the daemons `ivy up` started for this config")
     p = cmd("status", "page tables of every manager and node (the homework's readout)")
     p.add_argument("--json", action="store_true")
-    p = cmd("read", "read a page through a node; prints its bytes as text")
-    _node_and_page(p)
-    p.add_argument("--json", action="store_true")
-    p = cmd("write", "write DATA at the start of a page through a node")
-    _node_and_page(p)
-    p.add_argument("data")
-    p.add_argument("--offset", type=A.natural, default=0)
-    A.fits(p, "--offset", "page_size", index=True)
+    memcmds.add_parsers(cmd)
     p = cmd("trace", "every protocol message sent, in causal order, operation by operation")
     p.add_argument("--clear", action="store_true", help="forget the messages after printing")
     p.add_argument("--json", action="store_true")
@@ -96,13 +91,6 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the result as JSON")
         mod.add_arguments(p)
     return ap
-
-
-def _node_and_page(p: argparse.ArgumentParser) -> None:
-    p.add_argument("node", type=int)
-    p.add_argument("page", type=int)
-    A.fits(p, "node", "nodes", index=True)
-    A.fits(p, "page", "pages", index=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,23 +213,6 @@ def cmd_status(args, cluster):
         raise Fail("no daemon answers (is the cluster up?)")
 
 
-def cmd_read(args, cluster):
-    with connect(cluster, args.node) as mem:
-        data = mem.read(args.page)
-    text = readout.page_text(data)
-    if args.json:
-        import json
-        print(json.dumps({"node": args.node, "page": args.page, "text": text,
-                          "hex": data.rstrip(b"\0").hex()}))
-    else:
-        print(text)
-
-
-def cmd_write(args, cluster):
-    with connect(cluster, args.node) as mem:
-        mem.write(args.page, args.data.encode(), args.offset)
-
-
 def cmd_trace(args, cluster):
     run = _run(args, cluster)
     if all(reply is None for _, reply in run.status(timeout=0.5)):
@@ -292,8 +263,8 @@ def cmd_top(args, cluster):
 
 
 COMMANDS = {
-    "up": cmd_up, "down": cmd_down, "status": cmd_status, "read": cmd_read,
-    "write": cmd_write, "trace": cmd_trace, "kill": _signal("kill"),
+    "up": cmd_up, "down": cmd_down, "status": cmd_status, **memcmds.COMMANDS,
+    "trace": cmd_trace, "kill": _signal("kill"),
     "pause": _signal("pause"), "resume": _signal("resume"), "restart": cmd_restart,
     "metrics": cmd_metrics, "top": cmd_top,
 }

@@ -184,7 +184,7 @@ class Memory:
         try:
             return self._channel().request(msg, payload, self.timeout)
         except IvyTimeout as exc:
-            if not isinstance(msg, (P.ClientRead, P.ClientWrite)):
+            if not isinstance(msg, (P.ClientRead, P.ClientWrite, P.ClientCas, P.ClientAdd)):
                 raise
             why = waits.explain(self._ask, self.cluster, self.endpoint, msg.page, self.timeout)
             raise IvyTimeout(why.text, endpoint=exc.endpoint, waited=exc.waited,
@@ -205,6 +205,67 @@ class Memory:
         reply, _ = self.request(P.ClientWrite(page=page, offset=offset, cid=next(self._cids)),
                                 data)
         self._raise(reply, page)
+
+    # -- atomic operations: one step at the page's owner (docs/PROTOCOL.md section 6.3) ----
+
+    def compare_and_swap(self, page: int, expected: bytes, new: bytes,
+                         offset: int = 0) -> tuple[bool, bytes]:
+        """If the bytes at `offset` equal `expected`, replace them with `new` (the same
+        length), atomically. Returns (swapped, the bytes found there)."""
+        expected, new = bytes(expected), bytes(new)
+        if len(expected) != len(new) or not new:
+            raise PageSizeError(f"cas: expected ({len(expected)} bytes) and new "
+                                f"({len(new)} bytes) must be non-empty and of one length")
+        self._check(page, new, offset)
+        reply, data = self.request(P.ClientCas(page=page, offset=offset,
+                                               cid=next(self._cids)), expected + new)
+        self._raise(reply, page)
+        return data[:1] == b"\1", data[1:]
+
+    def cas(self, page: int, expected: bytes, new: bytes, offset: int = 0) -> bool:
+        """Compare and swap (see `compare_and_swap`): whether it swapped."""
+        return self.compare_and_swap(page, expected, new, offset)[0]
+
+    def add(self, page: int, delta: int, offset: int = 0) -> int:
+        """Add `delta` to the 8-byte little-endian signed integer at `offset` (wrapping at
+        64 bits) and return the value after the add, atomically."""
+        if not -2 ** 63 <= delta < 2 ** 63:
+            raise PageSizeError(f"add: delta {delta} does not fit 64 bits")
+        self._check(page, bytes(P.WORD), offset)
+        reply, data = self.request(P.ClientAdd(page=page, offset=offset, delta=delta,
+                                               cid=next(self._cids)))
+        self._raise(reply, page)
+        return int.from_bytes(data, "little", signed=True)
+
+    # -- one address space over every page ---------------------------------------------------
+
+    def _span(self, address: int, length: int):
+        """(page, offset, length) of each page's part of [address, address + length)."""
+        size, pages = self.page_size, self.pages
+        if size is None or pages is None:
+            raise IvyError("addresses need the page size and count: connect with a config")
+        if address < 0 or length < 0 or address + length > size * pages:
+            raise PageSizeError(f"{length} bytes at address {address} do not fit the memory "
+                                f"of {pages} pages x {size} bytes")
+        while length > 0:
+            page, offset = divmod(address, size)
+            n = min(length, size - offset)
+            yield page, offset, n
+            address, length = address + n, length - n
+
+    def read_at(self, address: int, length: int) -> bytes:
+        """`length` bytes from `address` = page * page_size + offset, across pages. Each
+        page's part is read atomically; the whole is not (unless under a lock)."""
+        return b"".join(self.read(page)[offset:offset + n]
+                        for page, offset, n in self._span(address, length))
+
+    def write_at(self, address: int, data: bytes) -> None:
+        """Write `data` at `address`, across pages; each page's part is one atomic write,
+        the whole is not (unless under a lock)."""
+        data, done = bytes(data), 0
+        for page, offset, n in list(self._span(address, len(data))):
+            self.write(page, data[done:done + n], offset)
+            done += n
 
     @staticmethod
     def _raise(reply: P.ClientReply, page: int) -> None:

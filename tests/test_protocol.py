@@ -51,6 +51,8 @@ SAMPLES: dict[type, tuple[P.Msg, bytes | None]] = {
     P.Handback: (P.Handback(sender=4, epoch=3), None),
     P.ClientRead: (P.ClientRead(page=2, cid=8), None),
     P.ClientWrite: (P.ClientWrite(page=2, offset=10, cid=9), b"hello"),
+    P.ClientCas: (P.ClientCas(page=2, offset=1, cid=10), b"oldnew"),
+    P.ClientAdd: (P.ClientAdd(page=2, offset=8, delta=-3, cid=11), None),
     P.ClientReply: (P.ClientReply(cid=9, error="page 9 out of range 0..4",
                                   code=P.ErrorCode.RANGE), None),
     P.StatusQuery: (P.StatusQuery(), None),
@@ -91,7 +93,8 @@ def test_base_classes_are_not_messages(base):
 
 
 def test_catalogue_is_derived_from_the_classes():
-    assert set(P.WITH_PAYLOAD) == {P.ReadPage, P.WritePage, P.ClientWrite, P.Update}
+    assert set(P.WITH_PAYLOAD) == {P.ReadPage, P.WritePage, P.ClientWrite, P.Update,
+                                   P.ClientCas}
     assert all(issubclass(c, (P.PeerMsg, P.ToolMsg)) for c in P.MESSAGE_TYPES)
 
 

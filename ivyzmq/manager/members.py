@@ -133,6 +133,8 @@ class Members:
 
     def _on_beat(self, msg: P.NodeBeat) -> None:
         n, m = msg.sender, self.members[msg.sender]
+        if msg.inc > m.inc and msg.member:
+            self.node_seen[n] = self._now   # alive: a round must hear its report
         if msg.inc < m.inc or (msg.inc == m.inc and m.dead) or (msg.inc > m.inc and msg.member):
             # An old incarnation, a dead one, or one admitted in a term whose records we
             # lack (both managers restarted): its pages are not in our records.

@@ -14,8 +14,9 @@ from loguru import logger
 from ivyzmq import protocol as P
 from ivyzmq.node.membership import Failure, Membership  # noqa: F401 (Done names Failure)
 from ivyzmq.node.replicas import Replicas
-from ivyzmq.node.state import (NIL, READ, RW, Done, LocalOp, Outstanding, PageError,  # noqa: F401
-                               PageRangeError, PageSizeError, PageState, Send)
+from ivyzmq.node.state import (NIL, READ, RW, WORD, Done, LocalOp, Outstanding,  # noqa: F401
+                               PageError, PageRangeError, PageSizeError, PageState, Send,
+                               apply, width)
 from ivyzmq.bugs import check as check_bugs
 
 class Node(Membership, Replicas):
@@ -73,11 +74,17 @@ class Node(Membership, Replicas):
 
     # -- local operations --------------------------------------------------------------------
 
-    def check_op(self, page: int, data: bytes = b"", offset: int = 0) -> None:
+    def check_op(self, page: int, data: bytes = b"", offset: int = 0,
+                 kind: str = "write") -> None:
         if not isinstance(page, int) or not 0 <= page < len(self.pages):
             raise PageRangeError(f"page {page!r} out of range 0..{len(self.pages) - 1}")
-        if offset < 0 or offset + len(data) > self.page_size:
-            raise PageSizeError(f"{len(data)} bytes at offset {offset} do not fit a page of "
+        if kind == "cas" and (len(data) % 2 or not data):
+            raise PageError("compare-and-swap needs expected and new bytes of one length")
+        if kind == "add" and len(data) != WORD:
+            raise PageError(f"add needs an {WORD}-byte delta")
+        n = width(kind, data)
+        if offset < 0 or offset + n > self.page_size:
+            raise PageSizeError(f"{n} bytes at offset {offset} do not fit a page of "
                                 f"{self.page_size} bytes")
 
     def read_hit(self, page: int) -> bytes | None:
@@ -86,8 +93,9 @@ class Node(Membership, Replicas):
 
     def start(self, now: float, opid: int, kind: str, page: int, data: bytes = b"",
               offset: int = 0) -> None:
-        """Begin a local read or write; its result appears in `done` now or later."""
-        self.check_op(page, data, offset)
+        """Begin a local read, write, cas or add (node/state.py `apply`); its result
+        appears in `done` now or later."""
+        self.check_op(page, data, offset, kind)
         st = self.pages[page]
         st.local.append(LocalOp(opid, kind, bytes(data), offset))
         if len(st.local) == 1:
@@ -108,24 +116,23 @@ class Node(Membership, Replicas):
             if hit and op.kind == "read":
                 self.done.append((op.opid, self.data[page], None))
             elif hit:
-                old = self.data[page]
-                end = op.offset + len(op.data)
-                new = old[:op.offset] + op.data + old[end:]
-                if st.holders:       # done when the holders have it (node/replicas.py)
+                new, result = apply(op.kind, self.data[page], op.data, op.offset)
+                if new is not None and st.holders:   # done once they have it (replicas.py)
                     st.version = (st.opseq, st.version[1] + 1)
-                    st.writing = "ack_before_replica" not in self.bugs
+                    st.writing, st.result = "ack_before_replica" not in self.bugs, result
                     self._stage(now, page, new)
                     if st.writing:
                         return
-                else:
+                elif new is not None:
                     self.data[page] = new
-                self.done.append((op.opid, None, None))
+                self.done.append((op.opid, result, None))
             else:
                 if st.pending is None:
                     self.next_rid += 1
                     rid = st.last_rid = self.next_rid
-                    st.pending = P.Pending(op.kind, rid)
-                    cls = P.ReadRequest if op.kind == "read" else P.WriteRequest
+                    kind = "read" if op.kind == "read" else "write"
+                    st.pending = P.Pending(kind, rid)
+                    cls = P.ReadRequest if kind == "read" else P.WriteRequest
                     self._to_manager(now, cls(page=page, requester=self.pid, rid=rid))
                 return
             st.local.popleft()

@@ -10,7 +10,10 @@ import time
 from ivyzmq import protocol as P
 from ivyzmq.config import Cluster
 from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
-from ivyzmq.node.core import Node, PageError
+from ivyzmq.node.core import WORD, Node, PageError
+
+CLIENT_OPS = {P.ClientRead: "read", P.ClientWrite: "write", P.ClientCas: "cas",
+              P.ClientAdd: "add"}
 
 
 class NodeDaemon(Daemon):
@@ -39,13 +42,18 @@ class NodeDaemon(Daemon):
         self.flush()
 
     def on_control(self, ident, msg, payload) -> None:
-        if isinstance(msg, (P.ClientRead, P.ClientWrite)):
+        kind = CLIENT_OPS.get(type(msg))
+        if kind is not None:
             opid = next(self.opids)
-            kind = "read" if isinstance(msg, P.ClientRead) else "write"
             try:
-                data = payload if kind == "write" else b""
+                data = msg.delta.to_bytes(WORD, "little", signed=True) if kind == "add" \
+                    else payload if kind in ("write", "cas") else b""
                 self.core.start(time.monotonic(), opid, kind, msg.page, data,
                                 getattr(msg, "offset", 0))
+            except OverflowError:
+                self.transport.reply(ident, P.ClientReply(
+                    cid=msg.cid, error="add: delta must fit 64 bits", code=P.ErrorCode.REQUEST))
+                return
             except PageError as exc:
                 self.transport.reply(ident, P.ClientReply(cid=msg.cid, error=str(exc),
                                                           code=exc.code))

@@ -66,7 +66,7 @@ class Replicas:
             st.access, st.grant = st.grant, None
         if st.writing:
             st.writing = False
-            self.done.append((st.local.popleft().opid, None, None))
+            self.done.append((st.local.popleft().opid, st.result, None))
         deferred, st.deferred = st.deferred, []
         for msg in deferred:
             self.receive(now, msg, None)

@@ -54,6 +54,7 @@ class PageState:
     unacked: list = field(default_factory=list)   # holders yet to acknowledge `staged`
     staged: bytes | None = None       # contents written but not yet held by every holder
     writing: bool = False             # the first local op is the write being synced
+    result: bytes | None = None       # what that op returns once synced (cas, add)
     grant: str | None = None          # access to take once synced (after a promotion)
     deferred: list = field(default_factory=list)  # forwards waiting for the sync
 
@@ -70,3 +71,31 @@ class Outstanding:
 
 Send = tuple[int, P.Msg, bytes | None]
 Done = tuple[int, bytes | None, "Failure | None"]   # opid, data read, why it failed
+
+
+# -- the operations that change a page, applied in one step at its owner (with ReadWrite) ----
+
+WORD = P.WORD       # add works on an 8-byte little-endian signed integer
+
+
+def width(kind: str, data: bytes) -> int:
+    """How many bytes of the page an operation touches."""
+    return len(data) // 2 if kind == "cas" else WORD if kind == "add" else len(data)
+
+
+def apply(kind: str, old: bytes, data: bytes, offset: int) -> tuple[bytes | None, bytes | None]:
+    """(the page's new bytes, or None if unchanged; the result for the caller) of a write,
+    a compare-and-swap (`data` = expected + new) or an add (`data` = the delta, 8 bytes)."""
+    end = offset + width(kind, data)
+    if kind == "write":
+        return old[:offset] + data + old[end:], None
+    if kind == "cas":
+        half = len(data) // 2
+        current = old[offset:end]
+        if current != data[:half]:
+            return None, b"\0" + current
+        return old[:offset] + data[half:] + old[end:], b"\1" + current
+    value = int.from_bytes(old[offset:end], "little", signed=True) + \
+        int.from_bytes(data, "little", signed=True)
+    word = (value & (2 ** 64 - 1)).to_bytes(WORD, "little")
+    return old[:offset] + word + old[end:], word

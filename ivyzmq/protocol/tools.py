@@ -29,6 +29,32 @@ class ClientWrite(ToolMsg, kw_only=True):
     cid: int
 
 
+class ClientCas(ToolMsg, kw_only=True):
+    """Program -> node daemon: compare and swap at `offset` of `page`. The second frame is
+    the expected bytes followed by the new ones (the same length each). The reply's frame:
+    one byte (1 swapped, 0 not) and the bytes found there before."""
+
+    carries_payload = True
+
+    page: int
+    offset: int = 0
+    cid: int
+
+
+WORD = 8      # the bytes of the integer an add works on
+
+
+class ClientAdd(ToolMsg, kw_only=True):
+    """Program -> node daemon: add `delta` to the 8-byte little-endian signed integer at
+    `offset` of `page` (wrapping at 64 bits). The reply's frame: the value after the add,
+    8 bytes little-endian."""
+
+    page: int
+    offset: int = 0
+    delta: int
+    cid: int
+
+
 class ErrorCode(str, Enum):
     """Why a node daemon refused a client request; client.py maps each to an exception."""
 
