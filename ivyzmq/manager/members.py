@@ -30,6 +30,7 @@ class Members:
         self.pause_gap = pause_gap            # ticks this far apart: we were paused
         self.members = {n: P.Member(n) for n in self.nodes}
         self.node_seen = {n: now + START_GRACE for n in self.nodes}
+        self.heard_inc = {n: 0 for n in self.nodes}   # the newest incarnation heard beating
         self._members_dirty = False
         self._last_tick = now
         self.resumed = -1e9          # when a gap in our own ticks last ended (a pause)
@@ -133,6 +134,7 @@ class Members:
 
     def _on_beat(self, msg: P.NodeBeat) -> None:
         n, m = msg.sender, self.members[msg.sender]
+        self.heard_inc[n] = max(self.heard_inc[n], msg.inc)
         if msg.inc > m.inc and msg.member:
             self.node_seen[n] = self._now   # alive: a round must hear its report
         if msg.inc < m.inc or (msg.inc == m.inc and m.dead) or (msg.inc > m.inc and msg.member):
@@ -163,12 +165,13 @@ class Members:
         the cluster's pages - or when the records admitted that incarnation keeping its
         initial pages and our Admit has not reached it yet (it never served anything). A member that had not reached the newest term a node heard
         served was declared dead by that term's round (which waits for every live member),
-        though our records may not know it."""
+        though our records may not know it. A report of an incarnation that a newer one
+        has replaced since (it died during the round) is stale."""
         if not self.watching:
             return {n: r for n, (r, _, _) in self.reports.items()}
         rec = self.members
         used = {n: r for n, (r, inc, member) in self.reports.items()
-                if self.behind[n] >= self.newest_served and (
+                if self.behind[n] >= self.newest_served and inc >= self.heard_inc[n] and (
                     member and (inc > rec[n].inc or inc == rec[n].inc and not rec[n].dead)
                     or self._admitted_late(n) and rec[n].fresh)}
         return used or {n: r for n, (r, _, member) in self.reports.items()

@@ -126,6 +126,8 @@ class Replicas:
     # -- the manager's assignment after a recovery round ---------------------------------------
 
     def _on_assign(self, now, msg: P.Assign, _payload) -> None:
+        if not self.member:
+            return      # a node not yet admitted holds only tentative pages and replicas
         for page, opseq, holders, readers, empty in msg.pages:
             if 0 <= page < len(self.pages):
                 self._assign(now, page, opseq, holders, readers, empty)

@@ -32,16 +32,18 @@ class InvariantError(Violation):
 
 def counted(w: World) -> dict:
     """The nodes whose pages count: running members whose incarnation no manager has
-    declared dead, and that are not behind the newest serving term (its recovery round
-    heard every live member, so one left behind was declared dead there, even if that
-    manager's records never knew its incarnation). A fenced node that has not heard so yet
-    may still hold old pages, and a node not yet admitted holds only its tentative initial
-    ones; neither serves them."""
+    declared dead - nor the newest serving manager declared dead under an older
+    incarnation number, which is how a round settles a member admitted in a term its
+    records never knew (a node left behind by a partition or by both managers' restart).
+    A fenced node that has not heard so yet may still hold old pages, and a node not yet
+    admitted holds only its tentative initial ones; neither serves them."""
     live = [mgr for mgr in w.managers.values() if mgr is not None]
     dead = {(n, m.inc) for mgr in live for n, m in mgr.members.items() if m.dead}
-    newest = max((mgr.epoch for mgr in live if mgr.role == "active"), default=0)
+    serving = [mgr for mgr in live if mgr.role == "active"]
+    head = max(serving, key=lambda mgr: mgr.epoch).members if serving else {}
     return {n: nd for n, nd in w.nodes.items()
-            if nd.member and (n, nd.inc) not in dead and nd.epoch >= newest}
+            if nd.member and (n, nd.inc) not in dead
+            and not (n in head and head[n].dead and head[n].inc <= nd.inc)}
 
 
 def invariants(w: World, pages: Iterable[int] | None = None) -> None:
@@ -90,7 +92,7 @@ def node_faults(w: World) -> int:
     """How many faults may take a node down (or cut it off) in this run: an upper bound
     of the page holders that die."""
     return sum(1 for f in w.faults if f.kind == "kill_on_send" or
-               (f.kind in ("kill", "pause", "cut") and (f.a in w.node_ids or
+               (f.kind in ("kill", "pause", "cut", "slow") and (f.a in w.node_ids or
                                                         f.b in w.node_ids)))
 
 
