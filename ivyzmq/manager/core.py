@@ -127,7 +127,7 @@ class Manager(Members, Replication, Holders):
         self.reports = {}
         self.behind: dict[int, int] = {}     # reporter -> the epoch it was at
         self.newest_served = 0
-        self.recover_sent = self._now
+        self.recover_sent = self.round_began = self._now
         self.round_wanted = False
         self.assigning.clear()
         if "trust_replica" in self.bugs:

@@ -2,9 +2,9 @@
 (manager/core.py) inherits these methods.
 
 With `replicas: k >= 1` each page record names k replica holders besides the owner. The
-holders change only with membership: when a node is declared dead, or a node joins while
-some page has fewer holders than k, the serving manager starts a new term - the same
-recovery round as a failover. The round fences everything the old term sent (nodes drop
+holders change only with membership: when a node is declared dead (with any k), or a node
+joins while some page has fewer holders than k, the serving manager starts a new term -
+the same recovery round as a failover. The round fences everything the old term sent (nodes drop
 node messages of an older epoch), holds every page's lock, and rebuilds each record from
 the live nodes' reports: a page whose owner is gone passes to the holder of its newest
 replica. Then each owner is told its page's holders (and a promoted node that it owns the
@@ -48,14 +48,11 @@ class Holders:
             for n, msg in self.assigning.items():
                 self._send(n, P.Assign(pages=msg.pages))
 
-    def _members_changed(self, joined: bool = False) -> bool:
-        """A node died (or, `joined`, a member beat while pages lack holders): with
-        replicas, a new term settles it. Returns whether it will."""
-        if not self.k:
-            return False
+    def _members_changed(self, joined: bool = False) -> None:
+        """A node died (or, `joined`, a member beat while pages lack replica holders): a
+        new term settles it - the nodes' reports say where each page really is."""
         if joined:
             live = sum(1 for m in self.members.values() if m.inc and not m.dead)
-            if self.short_with is None or live <= self.short_with:
-                return False
+            if not self.k or self.short_with is None or live <= self.short_with:
+                return
         self.round_wanted = True
-        return True

@@ -4,9 +4,11 @@ node is a member, which are dead, and when each was last heard from. `Manager`
 
 Every manager watches the nodes' beats; only the serving one decides: it admits a new
 incarnation, answers beats with the lease acknowledgement, and declares a node dead after
-`node_liveness` seconds of silence - fencing that incarnation, dropping it from every
-copy_set and operation, and losing the pages it owned (replicas: 0). The node records are
-replicated like the page records, so a backup that takes over knows who is dead.
+`node_liveness` seconds of silence - fencing that incarnation and starting a new term,
+whose recovery round (without the dead node) settles every page it owned, held, was
+reading or was being sent: passed to a replica holder, or lost (replicas: 0). The node
+records are replicated like the page records, so a backup that takes over knows who is
+dead.
 
 A manager that was itself not running (paused, or holding its inbox for step_delay) cannot
 judge anybody's silence: such a gap restarts every node's clock.
@@ -16,7 +18,6 @@ from __future__ import annotations
 from loguru import logger
 
 from ivyzmq import protocol as P
-from ivyzmq.manager import pages
 
 START_GRACE = 2.0      # a manager just started gives a node not heard yet this long (s)
 
@@ -37,6 +38,7 @@ class Members:
         self.records_epoch = 0       # the term whose log our records follow
         self.recovery_from = 0       # the highest epoch seen when our recovery began
         self.fetching: int | None = None      # the peer whose records a new term awaits
+        self.round_began = 0.0
         self.fetch_since = 0.0
 
     @property
@@ -49,14 +51,20 @@ class Members:
     def node_live(self, n: int) -> bool:
         """Must the recovery round wait for node n? Not for a node our records hold dead -
         unless the records may be stale (a newer term than theirs was seen, whose log we
-        did not follow: it may have admitted a newer incarnation) and we hear no peer - nor
-        for one silent for node_liveness while we hear a peer (see `_may_declare`)."""
+        did not follow: it may have admitted a newer incarnation) - nor for one silent for
+        node_liveness while we hear a peer (see `_may_declare`); with stale records, silent
+        since our round began."""
         if not self.watching:
             return True
         heard = self._may_declare()
-        if self.members[n].dead and (heard or self.records_epoch >= self.recovery_from):
+        if self.members[n].dead and self.records_epoch >= self.recovery_from:
             return False
-        return not (heard and self._now - self.node_seen[n] >= self.node_liveness)
+        seen = self.node_seen[n]
+        if self.records_epoch < self.recovery_from:
+            # A newer term we did not follow may still be granting this node leases,
+            # until its manager hears of our epoch: count its silence from our start.
+            seen = max(seen, self.round_began)
+        return not (heard and self._now - seen >= self.node_liveness)
 
     def _may_declare(self) -> bool:
         """Only a manager that hears another manager (or has none) declares nodes dead. One
@@ -64,9 +72,11 @@ class Members:
         too: there a node silent to us may be alive, following the other manager and
         serving its copies under that one's lease, so letting writes go on without it
         could let it read stale data. It waits instead (as for a node's death together
-        with every other manager's)."""
-        return not self.peers or any(self.alive(q) for q in self.peers) or \
-            "declare_alone" in self.bugs
+        with every other manager's). "Hears" means a heartbeat within the last two
+        intervals, not the peer's whole liveness window: a cut that silences a node and
+        the peers at once must not leave the peers counted alive past the node's time."""
+        return not self.peers or "declare_alone" in self.bugs or \
+            any(self._now - p.last_beat < 2 * self.interval for p in self.peers.values())
 
     def hold(self, until: float) -> None:
         """The inbox is not read before `until` (step_delay): nobody's silence counts."""
@@ -97,13 +107,7 @@ class Members:
         self.members[n] = P.Member(n, m.inc, True, m.fresh)
         self._members_dirty = True
         self._send(n, P.Fenced(inc=m.inc))
-        if self._members_changed():
-            return                  # a new term moves its pages (manager/holders.py)
-        for rec in self.table:
-            changed, out = pages.node_died(rec, n)
-            if changed:
-                self._dirty.add(rec.page)
-            self._emit(out, rec.page)
+        self._members_changed()     # a new term settles its pages (manager/holders.py)
 
     def _admit(self, n: int, inc: int) -> None:
         m = self.members[n]

@@ -10,7 +10,6 @@ are switched on; empty except in the simulator and tests.
 """
 from __future__ import annotations
 
-import msgspec
 
 from ivyzmq import protocol as P
 
@@ -213,54 +212,3 @@ def lost_reply(rec: P.PageRec, req: P.Req) -> Out:
     lost itself, and the node asks again with the same rid)."""
     return [(req.requester, P.Lost(page=rec.page, requester=req.requester, rid=req.rid,
                                    opseq=rec.opseq, owner=rec.owner))]
-
-
-def _lose(rec: P.PageRec) -> Out:
-    """The owner died with the only copy: the page is lost; the operation in flight and the
-    queue fail. The requester in flight may have the page already: its confirmation then
-    brings the page back (see `confirmed`)."""
-    out: Out = []
-    rec.lost = True
-    if rec.op is not None:
-        out += lost_reply(rec, rec.op)
-        _drop_op(rec)
-    for req in rec.queue:
-        out += lost_reply(rec, req)
-    rec.queue = []
-    return out
-
-
-def _drop_op(rec: P.PageRec) -> None:
-    """End the operation in flight unfinished. The copies it was invalidating are going
-    (their Invalidate is on its way), so they leave the copy_set now."""
-    op = rec.op
-    if op.phase == "invalidating":
-        rec.copy_set = [c for c in rec.copy_set if c not in op.waiting]
-    rec.op = None
-
-
-def node_died(rec: P.PageRec, n: int) -> tuple[bool, Out]:
-    """Node n was declared dead: drop it from the copy_set, the queue and the operation
-    in flight, and lose the page if n owned it. Returns (changed, messages)."""
-    before = msgspec.structs.asdict(rec)
-    out: Out = []
-    rec.copy_set = [c for c in rec.copy_set if c != n]
-    rec.queue = [q for q in rec.queue if q.requester != n]
-    op = rec.op
-    if op is not None and op.requester == n:
-        # Its own fault: the page stays where it is, unless it may have left for n.
-        _drop_op(rec)
-        if op.kind == "write" and op.phase != "invalidating":
-            rec.owner, rec.lost = n, True
-    elif op is not None and op.phase == "invalidating" and n in op.waiting:
-        op.waiting.remove(n)
-        if not op.waiting and rec.owner != n:
-            out += proceed(rec)
-    if rec.owner == n and not rec.lost:
-        out += _lose(rec)
-    elif rec.lost:
-        out += [m for req in rec.queue for m in lost_reply(rec, req)]
-        rec.queue = []
-    if rec.op is None and rec.queue and not rec.lost:
-        out += start(rec, rec.queue.pop(0))
-    return before != msgspec.structs.asdict(rec), out

@@ -114,6 +114,20 @@ def partition(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
     return out
 
 
+def island(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
+    """One manager and one node cut off together from everything else: the node follows
+    that manager, which cannot hear of the other side's terms; the other side must not
+    let writes skip the node while the island's manager may still grant it leases (with
+    two managers neither side hears a peer, so neither declares anyone dead)."""
+    ms = _managers(cfg)
+    m, n = rng.choice(ms), rng.randrange(cfg.nodes)
+    t, d = rng.uniform(0.1, span), rng.uniform(2.0, 5.0)
+    links = [(m, q) for q in ms if q != m] + [(n, q) for q in ms if q != m] + \
+        [(m, q) for q in range(cfg.nodes) if q != n]
+    return [Fault(t, "cut", a, b) for a, b in links] + \
+        [Fault(t + d, "heal", a, b) for a, b in links]
+
+
 def reset(rng: random.Random, cfg: SimConfig, span: float) -> list[Fault]:
     """Connection resets: all in flight on one to three connections lost at one instant."""
     out = []
@@ -208,12 +222,12 @@ GENERATORS: dict[str, Gen] = {
     "crash": crash, "double_crash": double_crash, "pause": pause, "partition": partition,
     "reset": reset, "delay": delay, "replicate_crash": replicate_crash,
     "quick_restart": quick_restart, "node_crash": node_crash, "node_pause": node_pause,
-    "node_then_manager": node_then_manager, "owner_crash": owner_crash,
+    "node_then_manager": node_then_manager, "owner_crash": owner_crash, "island": island,
 }
-NEEDS_BACKUP = {"double_crash", "partition", "replicate_crash", "node_then_manager"}
+NEEDS_BACKUP = {"double_crash", "partition", "replicate_crash", "node_then_manager", "island"}
 WEIGHTS = {"none": 1, "crash": 3, "double_crash": 2, "pause": 2, "partition": 2, "reset": 2,
            "delay": 2, "replicate_crash": 2, "quick_restart": 2, "node_crash": 3,
-           "node_pause": 2, "node_then_manager": 2, "owner_crash": 3, "mix": 4}
+           "node_pause": 2, "node_then_manager": 2, "owner_crash": 3, "island": 1, "mix": 4}
 KINDS = list(WEIGHTS)
 
 
@@ -227,6 +241,8 @@ def make_plan(seed: int, kind: str | None = None) -> Plan:
     managers = rng.randint(1, 3)
     if NEEDS_BACKUP & set(parts) or kind == "mix":
         managers = max(managers, 2)
+    if "island" in parts:
+        managers = 2        # with three, see docs/PROTOCOL.md section 9
     lo = rng.uniform(0.0001, 0.001)
     cfg = SimConfig(nodes=rng.randint(3, 8), managers=managers, pages=rng.randint(1, 4),
                     read_share=rng.uniform(0.2, 0.8), ops=rng.randint(6, 12),
