@@ -1,10 +1,10 @@
 """Record of the operations clients performed on the shared memory.
 
 The shared memory is a set of numbered pages and each page behaves as a
-read/write register.  Workloads record every read and write they issue, with
-the interval of monotonic time during which it was outstanding and how it
-ended, so that `ivyzmq.checker` can later decide whether the run was
-linearizable.
+register: read, write and the atomic cas and add.  Workloads record every
+operation they issue, with the interval of monotonic time during which it was
+outstanding and how it ended, so that `ivyzmq.checker` can later decide
+whether the run was linearizable.
 
 Histories are stored as JSON Lines (one `Op` per line) so that a run that
 crashes part way still leaves every completed line readable, and so that the
@@ -23,7 +23,7 @@ import msgspec
 
 __all__ = ["OUTCOMES", "History", "HistoryError", "Op", "counts", "load", "save_ops"]
 
-Kind = Literal["read", "write"]
+Kind = Literal["read", "write", "cas", "add"]
 Outcome = Literal["ok", "failed", "unknown"]
 OUTCOMES = ("ok", "failed", "unknown")
 
@@ -32,8 +32,8 @@ class HistoryError(Exception):
     """A history file could not be read or contains a malformed line."""
 
 
-class Op(msgspec.Struct, forbid_unknown_fields=True):
-    """One read or write of one page, as observed by the client that issued it.
+class Op(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """One operation on one page, as observed by the client that issued it.
 
     `value` is the value written (for a write) or the value returned (for an
     ok read); `""` is the initial value of every page.  `start` and `end` are
@@ -44,6 +44,21 @@ class Op(msgspec.Struct, forbid_unknown_fields=True):
     `outcome` is "ok" (it returned successfully), "failed" (it definitely had
     no effect) or "unknown" (e.g. a timeout: it may or may not have taken
     effect, possibly even after the client gave up).
+
+    The atomic operations use the fields after `outcome`, which default so
+    that read and write records (and files written before they existed) stay
+    as they were; a field left at its default is not written to the file.
+
+    * kind "cas" (compare and swap): `expected` is the value compared with
+      the page's, `value` the new value; `swapped` says whether it swapped,
+      and is None unless the outcome is "ok".
+    * kind "add": `delta` is added to the page's integer (8 bytes, signed,
+      wrapping around), and `result` is the value after the add, None
+      unless the outcome is "ok" (an ok add may leave it None when the
+      result was not seen).  `value` is unused ("").  A page that has adds
+      is an integer register whose counter starts at 0: the reads, writes
+      and cas of such a page record integers as decimal strings ("-12"),
+      and the initial "" counts as 0.
     """
 
     client: int
@@ -54,6 +69,10 @@ class Op(msgspec.Struct, forbid_unknown_fields=True):
     start: float
     end: float | None
     outcome: Outcome
+    expected: str = ""
+    swapped: bool | None = None
+    delta: int = 0
+    result: int | None = None
 
     def __post_init__(self) -> None:
         # Checked here so that both hand-built ops and decoded lines are
@@ -69,6 +88,17 @@ class Op(msgspec.Struct, forbid_unknown_fields=True):
                 )
         elif self.outcome == "ok":
             raise ValueError("field `end` is null but `outcome` is 'ok'")
+        self._check_atomic_fields()
+
+    def _check_atomic_fields(self) -> None:
+        """Each of the fields of cas and add belongs to its kind only."""
+        for name, kind, unset in (("expected", "cas", ""), ("swapped", "cas", None),
+                                  ("delta", "add", 0), ("result", "add", None)):
+            if getattr(self, name) != unset and self.kind != kind:
+                raise ValueError(f"field `{name}` is only for kind {kind!r}")
+        for name in ("swapped", "result"):
+            if getattr(self, name) is not None and self.outcome != "ok":
+                raise ValueError(f"field `{name}` must be null unless `outcome` is 'ok'")
 
 
 _encoder = msgspec.json.Encoder()
