@@ -23,7 +23,7 @@ SUBCOMMANDS = sorted(next(a for a in cli.parser()._actions if a.dest == "cmd").c
 REQUIRED = {"read": ["0", "1"], "write": ["0", "1", "x"], "kill": ["primary"],
             "pause": ["primary"], "resume": ["primary"], "restart": ["primary"],
             "homework": ["r"], "experiment": ["a"], "check": ["h.jsonl"],
-            "sim": ["--seed", "1"]}
+            "sim": ["--seed", "1"], "cas": ["0", "1", "a", "b"], "add": ["0", "1", "5"]}
 
 
 @pytest.fixture

@@ -144,7 +144,7 @@ CAUGHT = [("skip_invalidation",), ("accept_old_epoch",), ("trust_replica",), ("n
 
 # Variants whose mistake only a fault kind that few seeds draw can show: searched there.
 KIND_OF = {"no_lease": "node_pause", "ack_before_replica": "owner_crash",
-           "declare_alone": "island"}
+           "declare_alone": "island", "unfenced_nodes": "node_pause"}
 
 
 def _caught(broken, limit: int = BUG_SEED_LIMIT):

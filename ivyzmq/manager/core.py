@@ -259,6 +259,8 @@ class Manager(Members, Replication, Holders):
             restarted = peer.boot != msg.boot
             peer.last_beat, peer.role, peer.epoch, peer.seq, peer.boot = \
                 self._now, msg.role, msg.epoch, msg.seq, msg.boot
+            if msg.role == "active":
+                self.peer_served_at = self._now     # it may be granting leases
             if msg.role != "passive" and msg.epoch > self.epoch:
                 self.fire("newer_epoch")
             elif self.role == "active" and msg.role == "passive" and \

@@ -39,6 +39,7 @@ class Members:
         self.recovery_from = 0       # the highest epoch seen when our recovery began
         self.fetching: int | None = None      # the peer whose records a new term awaits
         self.round_began = 0.0
+        self.peer_served_at = -1e9     # when a peer last said it serves
         self.fetch_since = 0.0
 
     @property
@@ -59,12 +60,18 @@ class Members:
         heard = self._may_declare()
         if self.members[n].dead and self.records_epoch >= self.recovery_from:
             return False
-        seen = self.node_seen[n]
+        seen = self._silent_since(n)
         if self.records_epoch < self.recovery_from:
             # A newer term we did not follow may still be granting this node leases,
             # until its manager hears of our epoch: count its silence from our start.
             seen = max(seen, self.round_began)
         return not (heard and self._now - seen >= self.node_liveness)
+
+    def _silent_since(self, n: int) -> float:
+        """Since when node n's silence counts: its last word to us, or the last time we
+        heard another manager serve, if later - that one may have renewed n's lease
+        meanwhile, so the lease argument of the module docstring holds only from then."""
+        return max(self.node_seen[n], self.peer_served_at)
 
     def _may_declare(self) -> bool:
         """Only a manager that hears another manager (or has none) declares nodes dead. One
@@ -97,7 +104,7 @@ class Members:
         if self.role != "active" or not self.watching or not self._may_declare():
             return
         for n in self.nodes:
-            if not self.members[n].dead and now - self.node_seen[n] >= self.node_liveness:
+            if not self.members[n].dead and now - self._silent_since(n) >= self.node_liveness:
                 logger.warning("manager {}: node {} silent for {:.2f} s: declared dead",
                                self.pid, n, now - self.node_seen[n])
                 self._declare_dead(n)
