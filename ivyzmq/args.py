@@ -10,6 +10,7 @@ checked only once the config is loaded: the subcommand declares the bound with `
 from __future__ import annotations
 
 import argparse
+import typing
 import math
 
 BOUNDS = "config_bounds"     # the parser default holding a subcommand's declared bounds
@@ -37,6 +38,22 @@ def count(text: str) -> int:
 def natural(text: str) -> int:
     """A seed or an offset: 0 or more."""
     return _number(int, text, "a whole number of at least 0", lambda v: v >= 0)
+
+
+def mix(text: str) -> dict[str, float]:
+    """An operation mix such as read=4,write=2,cas=2,add=2: weights by kind."""
+    from ivyzmq.history import Kind
+    kinds, out = typing.get_args(Kind), {}
+    for part in text.split(","):
+        name, _, weight = part.strip().partition("=")
+        if name not in kinds:
+            raise argparse.ArgumentTypeError(f"unknown operation {name!r} in {text!r} "
+                                             f"(known: {', '.join(kinds)})")
+        out[name] = _number(float, weight, f"a weight of at least 0 for {name}",
+                            lambda v: v >= 0)
+    if not sum(out.values()) > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the mix needs a positive weight")
+    return out
 
 
 def share(text: str) -> float:

@@ -189,3 +189,20 @@ def test_barrier_and_a_dead_holders_lock(run):
         with pytest.raises(IvyError, match="node 4"):
             Lock(mem, 5, offset=32, node=1).acquire(timeout=0.3)
         Lock(mem, 5, offset=32, node=1).acquire(timeout=20, admin=Admin(run.cluster))
+
+
+def test_a_mixed_workload_with_cas_and_add_is_checked(run):
+    from ivyzmq.harness.ops import run_clients
+    res = run_clients(run.cluster, clients=6, ops=400, pages=4, seed=3,
+                      mix={"read": 4, "write": 2, "cas": 2, "add": 2})
+    ops = res.history.ops()
+    kinds = {k: [op for op in ops if op.kind == k and op.outcome == "ok"]
+             for k in ("read", "write", "cas", "add")}
+    assert all(kinds.values()), {k: len(v) for k, v in kinds.items()}
+    assert any(op.swapped for op in kinds["cas"])
+    assert res.verdict().ok is True, res.verdict().explanation
+    with connect(run.cluster, 0) as mem:
+        for page in (1, 3):                    # the counter pages: every ok add counted
+            adds = [op for op in kinds["add"] if op.page == page]
+            assert Counter(mem, page).value() == len(adds)
+            assert sorted(op.result for op in adds) == list(range(1, len(adds) + 1))

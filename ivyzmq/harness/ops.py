@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 import threading
+import typing
 import time
 from dataclasses import dataclass
 
 from ivyzmq import checker
 from ivyzmq.client import IvyError, IvyTimeout, NodeFencedError, connect
 from ivyzmq.config import Cluster
-from ivyzmq.history import History, Op, counts
+from ivyzmq.history import History, Kind, Op, counts
 from ivyzmq.readout import page_text
 
 VALUE_BYTES = 32
@@ -27,29 +28,61 @@ def value_bytes(value: str, page_size: int) -> bytes:
 
 
 def attempt(mem, page_size: int, *, client: int, node: int, page: int, kind: str,
-            value: str = "") -> tuple[Op, IvyError | None]:
-    """Read, or write `value`, and return the history record with the error, if any: ok
-    with the value read or written, unknown after a time-out (a write may still take
-    effect, as may a write whose node was fenced while its replicas got it), failed
-    otherwise."""
+            value: str = "", expected: str = "", counter: bool = False, seen=None
+            ) -> tuple[Op, IvyError | None]:
+    """Read, write `value`, compare-and-swap `expected` -> `value`, or add 1, and return
+    the history record with the error, if any: ok with the value read or written, unknown
+    after a time-out (a write may still take effect, as may a write whose node was fenced
+    while its replicas got it), failed otherwise. On a `counter` page values are the
+    8-byte integer in decimal (history.Op). `seen` (page -> value), if given, learns
+    the value an ok operation saw or left."""
     start = time.monotonic()
-    outcome, error = "ok", None
+    outcome, error, extra = "ok", None, {}
     try:
         if kind == "read":
-            value = page_text(mem.read(page))
+            data = mem.read(page)
+            value = str(_integer(data)) if counter else page_text(data)
+        elif kind == "write":
+            mem.write(page, int(value).to_bytes(8, "little", signed=True) if counter
+                      else value_bytes(value, page_size))
+        elif kind == "cas":
+            swapped, found = mem.compare_and_swap(page, value_bytes(expected, page_size),
+                                                  value_bytes(value, page_size))
+            extra = dict(expected=expected, swapped=swapped)
+            if seen is not None:
+                seen[page] = value if swapped else page_text(found)
         else:
-            mem.write(page, value_bytes(value, page_size))
+            value, extra = "", dict(delta=1, result=mem.add(page, 1))
     except IvyTimeout as exc:
         outcome, error = "unknown", exc
     except NodeFencedError as exc:      # a write its replicas may hold took effect, maybe
-        outcome, error = ("unknown" if kind == "write" else "failed"), exc
+        outcome, error = ("failed" if kind == "read" else "unknown"), exc
     except IvyError as exc:
         outcome, error = "failed", exc
-    if kind == "read" and outcome != "ok":
-        value = ""
+    if outcome != "ok":
+        value = "" if kind in ("read", "add") else value
+        extra = {"expected": expected} if kind == "cas" else {"delta": 1} if kind == "add" \
+            else {}
+    elif seen is not None and kind in ("read", "write"):
+        seen[page] = value
     end = time.monotonic()
     return Op(client=client, node=node, page=page, kind=kind, value=value, start=start,
-              end=end if outcome == "ok" else None, outcome=outcome), error
+              end=end if outcome == "ok" else None, outcome=outcome, **extra), error
+
+
+def _integer(data: bytes) -> int:
+    return int.from_bytes(data[:8], "little", signed=True)
+
+
+KINDS = typing.get_args(Kind)      # read, write, cas, add
+
+
+def counter_page(mix: dict[str, float], page: int) -> bool:
+    """With adds in the mix, pages are counters (read and add) - the odd ones only when
+    writes or compare-and-swaps need string pages too."""
+    if not mix.get("add"):
+        return False
+    return not (mix.get("write") or mix.get("cas")) or page % 2 == 1
 
 
 def timed_op(mem, page_size: int, **kw) -> Op:
@@ -62,15 +95,16 @@ def run_tag(rng: random.Random | None = None) -> str:
     return f"{(rng or random.Random()).getrandbits(24):06x}"
 
 
-def seed_pages(cluster: Cluster, pages: int, history: History) -> str:
+def seed_pages(cluster: Cluster, pages: int, history: History, mix=None) -> str:
     """Pages keep what earlier runs wrote: give pages 0..pages-1 a value of this run first
     (recorded), so every value a read returns names a write of this history. Returns the
     run's tag."""
     tag = run_tag()
     with connect(cluster, 0) as mem:
         for page in range(pages):
+            counter = counter_page(mix or {}, page)
             op = timed_op(mem, cluster.page_size, client=-1, node=0, page=page, kind="write",
-                          value=f"{tag}-init{page}")
+                          value="0" if counter else f"{tag}-init{page}", counter=counter)
             if op.outcome != "ok":
                 raise IvyError(f"seeding page {page} through node 0: {op.outcome}")
             history.append(op)
@@ -102,16 +136,19 @@ class Clients:
     def __init__(self, cluster: Cluster, *, clients: int, pages: int, read_share: float = 0.5,
                  seed: int = 1, ops: int | None = None, duration: float | None = None,
                  after_op=None, node_of=None, stop_on_error: bool = False,
-                 timeout: float | None = None, seed_values: bool = True):
+                 timeout: float | None = None, seed_values: bool = True,
+                 mix: dict[str, float] | None = None):
         self.cluster, self.clients = cluster, clients
         self.pages = max(1, min(pages, cluster.pages))
-        self.read_share, self.seed, self.duration = read_share, seed, duration
+        self.mix = mix or {"read": read_share, "write": 1 - read_share}
+        self.seed, self.duration = seed, duration
         self.after_op, self.stop_on_error, self.timeout = after_op, stop_on_error, timeout
         self.node_of = node_of or (lambda i, rng: i % len(cluster.nodes))
         self.per = [MAX_OPS_PER_CLIENT] * clients if ops is None else \
             [ops // clients + (1 if i < ops % clients else 0) for i in range(clients)]
         self.history = History()
-        self.tag = seed_pages(cluster, self.pages, self.history) if seed_values else run_tag()
+        self.tag = seed_pages(cluster, self.pages, self.history, self.mix) if seed_values \
+            else run_tag()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True)
                          for i in range(clients)]
@@ -127,14 +164,19 @@ class Clients:
     def _client(self, i: int) -> None:
         rng = random.Random(self.seed * 100_003 + i)
         node = self.node_of(i, rng)
+        seen: dict[int, str] = {}          # the last value this client saw on each page
         with connect(self.cluster, node, timeout=self.timeout) as mem:
             for k in range(self.per[i]):
                 if self._over():
                     return
                 page = rng.randrange(self.pages)
-                kind = "read" if rng.random() < self.read_share else "write"
+                counter = counter_page(self.mix, page)
+                kinds = [kd for kd in KINDS if self.mix.get(kd) and
+                         (kd in ("read", "add") if counter else kd != "add")] or ["read"]
+                kind = rng.choices(kinds, [self.mix[kd] for kd in kinds])[0]
                 op = timed_op(mem, self.cluster.page_size, client=i, node=node, page=page,
-                              kind=kind, value=f"{self.tag}-c{i}-{k}")
+                              kind=kind, value=f"{self.tag}-c{i}-{k}", counter=counter,
+                              expected=seen.get(page, f"{self.tag}-init{page}"), seen=seen)
                 self.history.append(op)
                 if self.after_op is not None:
                     self.after_op(i, op)

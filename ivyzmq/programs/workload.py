@@ -12,7 +12,7 @@ from ivyzmq import args as A
 from ivyzmq.programs import Result
 
 NAME = "workload"
-HELP = "concurrent random reads and writes, recorded and checked"
+HELP = "concurrent random reads and writes (and cas and add), recorded and checked"
 
 
 def add_arguments(p) -> None:
@@ -21,6 +21,10 @@ def add_arguments(p) -> None:
     p.add_argument("--ops", type=A.count, default=1000, help="operations in all (default 1000)")
     p.add_argument("--read-share", type=A.share, default=0.5,
                    help="fraction of reads (default 0.5)")
+    p.add_argument("--mix", type=A.mix, metavar="KIND=W,...",
+                   help="operation weights instead, e.g. read=4,write=2,cas=2,add=2: with "
+                        "add, the odd pages are counters (read and add; all of them when "
+                        "there are no writes or cas), the others strings")
     p.add_argument("--pages", type=A.count, help="use pages 0..K-1 only, so pages contend "
                    "(default 3, or all the config has if fewer)")
     A.fits(p, "--pages", "pages", default=3)
@@ -64,7 +68,7 @@ def run(args) -> WorkloadResult:
     with bar("workload", args.ops) as done:
         res = run_clients(dep.cluster, clients=args.clients, ops=args.ops,
                           read_share=args.read_share, pages=args.pages, seed=args.seed,
-                          after_op=lambda _i, _op: done.advance())
+                          mix=args.mix, after_op=lambda _i, _op: done.advance())
     path = Path(args.history) if args.history else dep.path / "history.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     res.history.save(path)
