@@ -32,7 +32,8 @@ class Plan:
         lines = [f"seed {self.seed}  kind {self.kind}",
                  f"config: nodes {c.nodes} (ids 0-{c.nodes - 1}), managers {c.managers} "
                  f"(ids {c.nodes}-{c.nodes + c.managers - 1}, primary {c.nodes}), "
-                 f"pages {c.pages}, replicas {c.replicas}, {c.ops} ops per client, read share {c.read_share:.2f}, "
+                 f"pages {c.pages}, replicas {c.replicas}"
+                 f"{', cas and add' if c.atomics else ''}, {c.ops} ops per client, read share {c.read_share:.2f}, "
                  f"delay {c.delay[0] * 1000:.2f}-{c.delay[1] * 1000:.2f} ms",
                  "schedule:" if self.faults else "schedule: no faults"]
         lines += [f"  {f}" for f in self.faults]
@@ -254,4 +255,5 @@ def make_plan(seed: int, kind: str | None = None) -> Plan:
         faults += GENERATORS[part](rng, cfg, span)
     faults.sort(key=lambda f: f.at)
     cfg.replicas = min(rng.choice((0, 1, 1, 2)), cfg.nodes - 1)   # drawn last: see above
+    cfg.atomics = rng.random() < 0.5
     return Plan(seed, kind, cfg, faults)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ivyzmq import protocol as P
 from ivyzmq.config import Timing
@@ -51,6 +51,7 @@ class SimConfig:
     node_liveness: float = _T.node_liveness
     failback: bool = True
     replicas: int = 0             # page replica holders besides the owner
+    atomics: bool = False         # clients also cas (string pages) and add (odd pages)
     tick: float = 0.05
     delay: tuple[float, float] = (0.0002, 0.003)   # one-way message delay, uniform
     op_timeout: float = 6.0       # a client gives up on an operation: outcome unknown
@@ -69,10 +70,25 @@ class Client:
     node: int
     left: int                      # operations still to issue (the last `pages` are probes)
     counter: int = 0
-    current: tuple | None = None   # (opid, kind, page, value, start)
+    current: tuple | None = None   # (opid, kind, page, value, start, expected)
+    seen: dict = field(default_factory=dict)   # page -> the last value this client saw
 
 
 VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-padded
+
+
+def _padded(value: str) -> bytes:
+    return value.encode().ljust(VALUE_SIZE, b"\0")
+
+
+def _atomic(kind: str, expected: str, data: bytes | None) -> dict:
+    """The history fields of a cas or an add; `data` is its reply if it ended ok."""
+    if kind == "cas":
+        return {"expected": expected, "swapped": None if data is None else data[:1] == b"\1"}
+    if kind == "add":
+        return {"delta": 1, "result": None if data is None else
+                int.from_bytes(data, "little", signed=True)}
+    return {}
 
 Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, opseq, note]
 
@@ -269,14 +285,18 @@ class World(FaultInjection):
         page = cl.left if probe else self.rng.randrange(c.pages)
         opid = next(self.opids)
         self.pending_ops[opid] = cl
-        if probe or self.rng.random() < c.read_share:
-            cl.current = (opid, "read", page, None, self.now)
-            start = ("start", n, opid, "read", page, b"")
-        else:
+        kind, data, value, expected = "read", b"", None, ""
+        if not (probe or self.rng.random() < c.read_share):
             cl.counter += 1
             value = f"w{n}-{cl.counter}"
-            cl.current = (opid, "write", page, value, self.now)
-            start = ("start", n, opid, "write", page, value.encode().ljust(VALUE_SIZE, b"\0"))
+            kind, data = "write", _padded(value)
+            if self.counter_page(page):
+                kind, data, value = "add", (1).to_bytes(8, "little"), ""
+            elif c.atomics and self.rng.random() < 0.4:
+                expected = cl.seen.get(page, "")
+                kind, data = "cas", _padded(expected) + _padded(value)
+        cl.current = (opid, kind, page, value, self.now, expected)
+        start = ("start", n, opid, kind, page, data)
         self._at(self.now + c.op_timeout, "timeout", opid)
         if n in self.paused:
             self.paused[n].append(start)   # the request waits for the paused node
@@ -290,19 +310,31 @@ class World(FaultInjection):
             self._run_node(n)
             checks.invariants(self, (page,))
 
+    def counter_page(self, page: int) -> bool:
+        """With atomics on, the odd pages are counters (read and add), the others strings
+        (read, write, cas), as history.Op says a page with adds is."""
+        return self.cfg.atomics and page % 2 == 1
+
     def _op_done(self, opid: int, data, error) -> None:
         cl = self.pending_ops.pop(opid, None)
         if cl is None:
             return                      # the client gave up on it already
-        _, kind, page, value, start = cl.current
+        _, kind, page, value, start, expected = cl.current
+        extra = _atomic(kind, expected, data if error is None else None)
         if kind == "read" and error is None:
-            value = data.rstrip(b"\0").decode()
+            # A counter's 0 is the initial "" (a counter page may see no add at all).
+            number = int.from_bytes(data[:8], "little", signed=True)
+            value = (str(number) if number else "") if self.counter_page(page) \
+                else data.rstrip(b"\0").decode()
+        if error is None and kind != "add":
+            found = data[1:].rstrip(b"\0").decode() if kind == "cas" else ""
+            cl.seen[page] = value if kind != "cas" or extra["swapped"] else found
         maybe = error is not None and error.maybe      # may have taken effect
         self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
                                value=value or "", start=start,
                                end=None if maybe else self.now,
                                outcome="ok" if error is None else
-                               "unknown" if maybe else "failed"))
+                               "unknown" if maybe else "failed", **extra))
         self._finish_op(cl)
 
     def _finish_op(self, cl: Client) -> None:
@@ -317,9 +349,10 @@ class World(FaultInjection):
         cl = self.pending_ops.pop(opid, None)
         if cl is None:
             return
-        _, kind, page, value, start = cl.current
+        _, kind, page, value, start, expected = cl.current
         self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
-                               value=value or "", start=start, end=None, outcome="unknown"))
+                               value=value or "", start=start, end=None, outcome="unknown",
+                               **_atomic(kind, expected, None)))
         self.note(f"client {cl.node}: {kind} of page {page} timed out")
         self._finish_op(cl)
 
