@@ -76,7 +76,14 @@ def run(clusters):
     return clusters.make("atomics", nodes=NODES, pages=PAGES, replicas=1, **FAST)
 
 
+@pytest.fixture
+def ten(clusters):
+    return clusters.make("ten", nodes=10, pages=4, replicas=1, **FAST)
+
+
 def _adders(run, page: int, per: int, returned: list, errors: list) -> list[threading.Thread]:
+    """Ten clients, client i on node i (mod the cluster's nodes), each adding 1 `per`
+    times."""
     def work(node):
         with connect(run.cluster, node) as mem:
             for _ in range(per):
@@ -84,10 +91,12 @@ def _adders(run, page: int, per: int, returned: list, errors: list) -> list[thre
                     returned.append(mem.add(page, 1))
                 except IvyTimeout:
                     errors.append("unknown")      # may or may not have counted
-    return [threading.Thread(target=work, args=(n % NODES,)) for n in range(10)]
+    n = len(run.cluster.nodes)
+    return [threading.Thread(target=work, args=(i % n,)) for i in range(10)]
 
 
-def test_ten_clients_add_to_one_counter(run):
+def test_ten_clients_on_ten_nodes_add_to_one_counter(ten):
+    run = ten
     returned, errors = [], []
     threads = _adders(run, 2, 100, returned, errors)
     for t in threads:
@@ -100,7 +109,8 @@ def test_ten_clients_add_to_one_counter(run):
         assert Counter(mem, 2).value() == 1000
 
 
-def test_adds_through_a_primary_kill(run):
+def test_adds_through_a_primary_kill(ten):
+    run = ten
     returned, unknown = [], []
     threads = _adders(run, 3, 60, returned, unknown)
     for t in threads:
