@@ -26,8 +26,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "declare_alone": "a manager that hears no other manager declares silent nodes dead (the "
                      "old side of a partition lets writes skip a node that follows the new "
                      "side and still reads its copy)",
-    "ack_before_replica": "with replicas, an owner's write returns (and shows) before its "
-                          "replica holders have it",
+    "ack_before_replica": "with replicas, an owner's write returns before its replica "
+                          "holders have it",
     "unfenced_nodes": "nodes accept node messages of an older epoch (a dead owner's late "
                       "page or update is taken after its replica was promoted)",
 }
