@@ -21,74 +21,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from dataclasses import dataclass, field
 
 from ivyzmq import protocol as P
-from ivyzmq.config import Timing
 from ivyzmq.harness.faults import Fault
 from ivyzmq.history import Op
 from ivyzmq.manager.core import Manager
 from ivyzmq.node.core import Node
 from ivyzmq.sim import checks
 from ivyzmq.sim.checks import Violation
+from ivyzmq.sim.clients import Client, atomic, padded
 from ivyzmq.sim.faults import FaultInjection
+from ivyzmq.sim.simconfig import SimConfig  # noqa: F401 (the simulator's config lives here)
 
-
-_T = Timing()     # the protocol's timing defaults are the daemons' (ivyzmq/config.py)
-
-
-@dataclass
-class SimConfig:
-    nodes: int = 5
-    managers: int = 2
-    pages: int = 3
-    page_size: int = 32
-    heartbeat_interval: float = _T.heartbeat_interval
-    liveness: int = _T.liveness
-    retry_timeout: float = _T.retry_timeout
-    retries: int = _T.retries
-    redrive_timeout: float = _T.redrive_timeout
-    node_liveness: float = _T.node_liveness
-    failback: bool = True
-    replicas: int = 0             # page replica holders besides the owner
-    atomics: bool = False         # clients also cas (string pages) and add (odd pages)
-    tick: float = 0.05
-    delay: tuple[float, float] = (0.0002, 0.003)   # one-way message delay, uniform
-    op_timeout: float = 6.0       # a client gives up on an operation: outcome unknown
-    ops: int = 12                 # operations per client
-    read_share: float = 0.5
-    think: float = 0.2            # mean pause between a client's operations (half are 0)
-    grace: float = 30.0           # the run must settle this long after the last fault
-
-    dead_after = Timing.dead_after              # the same definitions as the daemons'
-    node_dead_after = Timing.node_dead_after
-    lease = Timing.lease
-
-
-@dataclass
-class Client:
-    node: int
-    left: int                      # operations still to issue (the last `pages` are probes)
-    counter: int = 0
-    current: tuple | None = None   # (opid, kind, page, value, start, expected)
-    seen: dict = field(default_factory=dict)   # page -> the last value this client saw
-
-
-VALUE_SIZE = 16   # bytes a client writes at offset 0: its unique value, zero-padded
-
-
-def _padded(value: str) -> bytes:
-    return value.encode().ljust(VALUE_SIZE, b"\0")
-
-
-def _atomic(kind: str, expected: str, data: bytes | None) -> dict:
-    """The history fields of a cas or an add; `data` is its reply if it ended ok."""
-    if kind == "cas":
-        return {"expected": expected, "swapped": None if data is None else data[:1] == b"\1"}
-    if kind == "add":
-        return {"delta": 1, "result": None if data is None else
-                int.from_bytes(data, "little", signed=True)}
-    return {}
 
 Row = list   # trace row: [time, type, from, to, page, requester, rid, epoch, opseq, note]
 
@@ -289,12 +233,12 @@ class World(FaultInjection):
         if not (probe or self.rng.random() < c.read_share):
             cl.counter += 1
             value = f"w{n}-{cl.counter}"
-            kind, data = "write", _padded(value)
+            kind, data = "write", padded(value)
             if self.counter_page(page):
                 kind, data, value = "add", (1).to_bytes(8, "little"), ""
             elif c.atomics and self.rng.random() < 0.4:
                 expected = cl.seen.get(page, "")
-                kind, data = "cas", _padded(expected) + _padded(value)
+                kind, data = "cas", padded(expected) + padded(value)
         cl.current = (opid, kind, page, value, self.now, expected)
         start = ("start", n, opid, kind, page, data)
         self._at(self.now + c.op_timeout, "timeout", opid)
@@ -320,7 +264,7 @@ class World(FaultInjection):
         if cl is None:
             return                      # the client gave up on it already
         _, kind, page, value, start, expected = cl.current
-        extra = _atomic(kind, expected, data if error is None else None)
+        extra = atomic(kind, expected, data if error is None else None)
         if kind == "read" and error is None:
             # A counter's 0 is the initial "" (a counter page may see no add at all).
             number = int.from_bytes(data[:8], "little", signed=True)
@@ -352,7 +296,7 @@ class World(FaultInjection):
         _, kind, page, value, start, expected = cl.current
         self.history.append(Op(client=cl.node, node=cl.node, page=page, kind=kind,
                                value=value or "", start=start, end=None, outcome="unknown",
-                               **_atomic(kind, expected, None)))
+                               **atomic(kind, expected, None)))
         self.note(f"client {cl.node}: {kind} of page {page} timed out")
         self._finish_op(cl)
 
