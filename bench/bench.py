@@ -25,6 +25,12 @@ Rows (ours | raw):
                  K Update-like messages with the page and waits for K acks the same way.
   write fault,   the write fault with no read copies on clusters with replicas: 1, 2; the
   replicas K     new owner sends the page to K holders and waits for their acks.
+  cas / add      a cas (8 bytes, always swapping) or an add at node 8, which owns the page
+                 with ReadWrite (a hit), and with a write fault first like the write fault
+                 with no copies; the raw node applies them like a write and replies the result.
+  lock hand-over ivyzmq.sync.Lock between clients of nodes 6 and 7 (a thread each), timed
+                 from one's release() to the other's acquire() returning; raw: the same Lock
+                 over the raw relay's read and cas.
   failover       kill -9 of the primary -> the next write done through the backup, with a
                  node killed and declared dead first / with every node alive (replicas 1).
   embedded hit   embed(config, 9).read(p) of a page node 9 holds, per call in batches of
@@ -35,7 +41,8 @@ Rows (ours | raw):
 
 The pieces: common.py (layout, helpers), ours.py (the ivyzmq cluster), raw.py (the raw
 baseline; raw_cluster.py starts it, raw_replicas.py adds replicas), measure.py (latency
-blocks), replicas.py and failover.py (their rows), throughput.py, cpu.py (--cpu), table.py.
+blocks), replicas.py, atomics.py and failover.py (their rows), throughput.py, cpu.py
+(--cpu), table.py.
 """
 from __future__ import annotations
 
@@ -54,6 +61,7 @@ from loguru import logger
 
 from ivyzmq.client import embed
 
+from atomics import atomic_rows
 from common import BLOCK, EMBED_NODE, EMBED_PAGE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZE, PAGES, log
 from cpu import cpu_per_cycle, print_cpu
 from failover import failover_row
@@ -78,12 +86,13 @@ class Sizes:
     n_hit: int               # write hits at the owner, per replicas value
     replicas: tuple          # the K >= 1 that get clusters of their own
     failovers: int           # repetitions of the failover row (0: no row)
+    n_lock: int              # lock hand-overs between two nodes
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
         if quick:            # replicas 1 only, fewer hits, no failover row
-            return cls(300, 100, 0.6, 2000, 200, (1,), 0)
-        return cls(2000, 600, 3.0, 20000, 1000, (1, 2), 3)
+            return cls(300, 100, 0.6, 2000, 200, (1,), 0, 40)
+        return cls(2000, 600, 3.0, 20000, 1000, (1, 2), 3, 300)
 
 
 class Bench:
@@ -107,6 +116,7 @@ class Bench:
                         cpu_per_cycle(self.clients["raw"], self.raw.os_pids(),
                                       self.sizes.n_read // 2))
         self.replica_rows()
+        self.atomic_rows()
         self.throughput_rows("1 mgr", ("own", "hot"))
         log("starting the backup manager")
         self.ours.up_backup()
@@ -174,6 +184,14 @@ class Bench:
         rows, samples = replica_rows(self.workdir, self.sizes.replicas, self.sizes.n_hit,
                                      self.sizes.n_write)
         self.rows += [hit0] + rows
+        self.samples.update(samples)
+
+    def atomic_rows(self) -> None:
+        """cas and add at the owner (hits: n_hit) and with a write fault (n_write), and the
+        lock hand-over between two nodes (n_lock), on this cluster (replicas 0)."""
+        rows, samples = atomic_rows(self.clients, self.sizes.n_hit, self.sizes.n_write,
+                                    self.sizes.n_lock)
+        self.rows += rows
         self.samples.update(samples)
 
     def throughput_rows(self, config: str, which: tuple[str, ...]) -> None:

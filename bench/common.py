@@ -19,6 +19,10 @@ EMBED_NODE, EMBED_PAGE = 9, 8             # the hosted node 9 writes page 8 to h
 OWN_PAGE_BASE = 40                        # client i's own page 40+i is owned by node i
 HOT_PAGE = 50
 HIT_NODE, HIT_PAGE = 8, 58                # write hit at the owner: node 8 writes page 58
+ATOMIC_HIT_PAGES = {"cas": 18, "add": 28}    # cas / add hits: node 8 owns these
+ATOMIC_FAULT_PAGES = {"cas": [52, 62, 53, 63],  # cas / add faults: the WRITERS take turns
+                      "add": [3, 13, 23, 33]}
+LOCK_NODES, LOCK_PAGE = (6, 7), 16        # lock hand-over: clients of nodes 6 and 7
 BLOCK = 20                                # ours and raw samples alternate in blocks of this
 
 now_ns = time.perf_counter_ns

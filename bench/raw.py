@@ -8,7 +8,9 @@ Process ids as in ivyzmq: nodes 0..N-1, the manager N, its backup N+1. Headers a
 msgspec-JSON dicts; a page travels as a second raw frame. Each process blocks on its ROUTER
 inbox and sends through one DEALER per destination, like ivyzmq's transport. Every process
 is a `multiprocessing` (spawn) process (raw_cluster.py starts them; the bench stops them by
-os_pid). raw_replicas.py adds page replicas to the node and the manager.
+os_pid). raw_replicas.py adds page replicas to the node and the manager. A cas or an add
+(atomics.py's rows) is a write to the node: applied where the page is ReadWrite, after a
+write fault if need be, and answered with its result as a second frame.
 """
 from __future__ import annotations
 
@@ -90,7 +92,8 @@ class RawNode(_Process):
         self.rid = 0
         self.handlers.update(read=self.client_read, write=self.client_write,  # a program's
                              RF=self.read_forward, WF=self.write_forward, IV=self.invalidate,
-                             WG=self.write_grant, RP=self.read_page, WP=self.write_page)
+                             WG=self.write_grant, RP=self.read_page, WP=self.write_page,
+                             cas=self.client_cas, add=self.client_add)
 
     def to_mgr(self, t: str, p: int, requester: int, r: int) -> None:
         self.out.send(self.mgr, [_enc({"t": t, "sender": self.pid, "page": p,
@@ -112,9 +115,12 @@ class RawNode(_Process):
                 old = data[p]
                 data[p] = old[:off] + payload + old[off + len(payload):]
                 self.inbox.send_multipart([ident, _enc({"cid": cid})], zmq.NOBLOCK)
+            elif kind in ("c", "a") and self.rw[p]:        # cas / add: like a write
+                data[p], result = atomic(kind, data[p], payload, off)
+                self.inbox.send_multipart([ident, _enc({"cid": cid}), result], zmq.NOBLOCK)
             else:
                 if self.pending[p] is None:
-                    self.pending[p] = kind
+                    self.pending[p] = "r" if kind == "r" else "w"
                     self.rid += 1
                     self.to_mgr("RQ" if kind == "r" else "WQ", p, self.pid, self.rid)
                 return
@@ -130,6 +136,12 @@ class RawNode(_Process):
 
     def client_write(self, h: dict, frames: list) -> None:
         self.queue_op(h, (frames[0], "w", h["cid"], frames[2], h.get("offset", 0)))
+
+    def client_cas(self, h: dict, frames: list) -> None:      # frames[2]: expected + new
+        self.queue_op(h, (frames[0], "c", h["cid"], frames[2], h.get("offset", 0)))
+
+    def client_add(self, h: dict, frames: list) -> None:
+        self.queue_op(h, (frames[0], "a", h["cid"], h["delta"], h.get("offset", 0)))
 
     def queue_op(self, h: dict, op: tuple) -> None:
         q = self.local[h["page"]]
@@ -166,6 +178,20 @@ class RawNode(_Process):
         if self.pending[p] == "w":
             self.data[p], self.owner[p], self.rw[p] = frames[2], True, True
             self.done(p, h)
+
+
+def atomic(kind: str, old: bytes, arg, off: int) -> tuple[bytes, bytes]:
+    """(the page after, the reply's frame) of a cas ("c", arg = expected + new: 1 byte
+    1/0 and the bytes found) or an add ("a", arg = the delta: the 8-byte word after)."""
+    if kind == "c":
+        half = len(arg) // 2
+        found = old[off:off + half]
+        if found != arg[:half]:
+            return old, b"\0" + found
+        return old[:off] + arg[half:] + old[off + half:], b"\1" + found
+    value = (int.from_bytes(old[off:off + 8], "little", signed=True) + arg) & (2 ** 64 - 1)
+    word = value.to_bytes(8, "little")
+    return old[:off] + word + old[off + 8:], word
 
 
 # -- manager ---------------------------------------------------------------------------------

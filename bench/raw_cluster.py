@@ -37,6 +37,24 @@ class RawClient:
                                         "cid": self.cid}), data])
         _dec(self.sock.recv_multipart()[0])
 
+    def cas(self, page: int, expected: bytes, new: bytes, offset: int = 0) -> bool:
+        """Compare and swap at the node: whether it swapped (ivyzmq's Memory.cas)."""
+        self.cid += 1
+        self.sock.send_multipart([_enc({"t": "cas", "page": page, "offset": offset,
+                                        "cid": self.cid}), expected + new])
+        frames = self.sock.recv_multipart()
+        _dec(frames[0])
+        return frames[1][:1] == b"\1"
+
+    def add(self, page: int, delta: int, offset: int = 0) -> int:
+        """Add to the 8-byte word at the node: the value after (ivyzmq's Memory.add)."""
+        self.cid += 1
+        self.sock.send_multipart([_enc({"t": "add", "page": page, "offset": offset,
+                                        "delta": delta, "cid": self.cid})])
+        frames = self.sock.recv_multipart()
+        _dec(frames[0])
+        return int.from_bytes(frames[1], "little", signed=True)
+
     def request(self, header: dict) -> dict:
         self.sock.send_multipart([_enc(header)])
         return _dec(self.sock.recv_multipart()[0])

@@ -16,6 +16,12 @@ What is timed:
                     the write after a fault) sends the page to the K holders and waits for
                     their acks before it replies; raw sends the same K messages and waits too.
                     Replicas 0 of the write fault is "write fault, 0 copies [1 mgr]".
+  cas / add         the same, of a cas (8 bytes, always swapping) or an add at node 8, which
+                    owns the page ReadWrite (hit), or after a write fault like the write fault
+                    with 0 copies (fault); the raw node applies them like a write.
+  lock hand-over    ivyzmq.sync.Lock between clients of nodes 6 and 7: from one's release() to
+                    the other's acquire() returning (it waits with backoff 1 ms doubling to
+                    50 ms from 1 ms before the release); raw: the same Lock over the raw relay.
   throughput        10 client threads, client i on node i, 50% reads, 50% 8-byte writes; the
                     p99 column is per operation; the ratio is ours/raw ops/s.
   embedded hit      per call of embed(config, 9).read(page it holds), batches of 100; raw: a

@@ -28,12 +28,15 @@ def test_quick_bench_reports_every_row(tmp_path):
     for what in ("read fault", "write fault, 0 copies", "write fault, 4 copies",
                  "throughput", "primary+backup", "embedded read hit",
                  "read fault, metrics on / off", "write hit at owner, replicas 0",
-                 "write hit at owner, replicas 1", "write fault, replicas 1"):
+                 "write hit at owner, replicas 1", "write fault, replicas 1",
+                 "cas hit at owner", "add hit at owner", "cas fault, 0 copies",
+                 "add fault, 0 copies", "lock hand-over"):
         assert what in names, f"no row for {what!r}"
     assert not any(r["name"].startswith("failover") for r in rows)   # not in a quick run
     if cdf:             # a CDF panel per latency row, each with both systems' samples
         shown = png_description(png.read_bytes())
         faults = [r for r in rows
-                  if r["name"].startswith(("read fault", "write fault", "write hit"))]
+                  if r["name"].startswith(("read fault", "write fault", "write hit", "cas ",
+                                           "add ", "lock "))]
         assert [(s["row"], s["ours"], s["raw"]) for s in shown] == [
             (r["name"], r["ours"]["n"], r["raw"]["n"]) for r in faults]
