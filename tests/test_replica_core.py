@@ -140,3 +140,14 @@ def test_reconcile_promotes_the_newest_replica_and_refills_the_holders():
     pages.reconcile(rec, reports, 2, [1, 2, 3])
     assert (rec.owner, rec.lost, rec.opseq) == (2, False, 4)
     assert rec.holders == [1, 3] and rec.copy_set == []
+
+
+def test_a_promotion_numbers_above_every_replica_version():
+    """Replica versions may carry opseqs of a term whose records died with both managers:
+    the promoted owner's version must still beat them, or a holder would refuse its
+    updates for ever."""
+    rec = P.PageRec(page=0, owner=3)
+    reports = {1: P.PageReport(0, False, "Nil", 7, 0, replica=(12, 10)),
+               5: P.PageReport(0, False, "Nil", 5, 0, replica=(12, 10))}
+    pages.reconcile(rec, reports, 1, [1, 5])
+    assert rec.owner == 5 and rec.opseq > 12 and rec.holders == [1]

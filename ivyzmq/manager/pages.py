@@ -143,7 +143,10 @@ def reconcile(rec: P.PageRec, reports: dict[int, P.PageReport], k: int = 0,
     complaints about impossible states."""
     problems: list[str] = []
     owners = [n for n, r in reports.items() if r.is_owner]
-    rec.opseq = max([rec.opseq] + [r.opseq for r in reports.values()])
+    # Replica versions count too: their opseq may come from a term whose records are gone,
+    # and a promoted owner's version must be above every replica's (section 6.2).
+    rec.opseq = max([rec.opseq] + [r.opseq for r in reports.values()] +
+                    [r.replica[0] for r in reports.values() if r.replica is not None])
     for n, r in reports.items():
         rec.last_rid[n] = max(rec.last_rid.get(n, 0), r.last_rid)
     # A fault is in transit when its page (or copy) left the owner but has not arrived.
