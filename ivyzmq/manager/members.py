@@ -174,10 +174,11 @@ class Members:
         only at a cold start of the cluster - no member reported and the records know no
         earlier incarnation of that node - since a restarted node's initial pages are not
         the cluster's pages - or when the records admitted that incarnation keeping its
-        initial pages and our Admit has not reached it yet (it never served anything). A member that had not reached the newest term a node heard
-        served was declared dead by that term's round (which waits for every live member),
-        though our records may not know it. A report of an incarnation that a newer one
-        has replaced since (it died during the round) is stale."""
+        initial pages and our Admit has not reached it yet (it never served anything).
+        A member that had not reached the newest term a node heard served was declared
+        dead by that term's round (which waits for every live member), though our records
+        may not know it. A report of an incarnation that a newer one has replaced since
+        (it died during the round) is stale."""
         if not self.watching:
             return {n: r for n, (r, _, _) in self.reports.items()}
         rec = self.members
