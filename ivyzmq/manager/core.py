@@ -71,6 +71,8 @@ class Manager(Members, Replication, Holders):
         self.held: deque[tuple[int, list]] = deque()
         self.held_since = 0.0
         self.reports: dict[int, list[P.PageReport]] = {}
+        self.behind: dict[int, int] = {}     # reporter -> the epoch it was at
+        self.newest_served = 0               # the newest term a reporter heard serving
         self.recover_sent = 0.0
         self.sent_at: dict[int, float] = {}   # page -> when its operation last sent anything
         self.confirmed: dict[int, list[tuple[int, int]]] = {}   # node -> (page, rid) to ack
@@ -124,9 +126,7 @@ class Manager(Members, Replication, Holders):
         self.epoch = self.max_epoch = (self.max_epoch // m + 1) * m + self.index
         self.replicas.clear()
         self.held.clear()
-        self.reports = {}
-        self.behind: dict[int, int] = {}     # reporter -> the epoch it was at
-        self.newest_served = 0
+        self.reports, self.behind, self.newest_served = {}, {}, 0
         self.recover_sent = self.round_began = self._now
         self.round_wanted = False
         self.assigning.clear()
