@@ -95,14 +95,17 @@ def _adders(run, page: int, per: int, returned: list, errors: list) -> list[thre
     return [threading.Thread(target=work, args=(i % n,)) for i in range(10)]
 
 
-def test_ten_clients_on_ten_nodes_add_to_one_counter(ten):
-    run = ten
-    returned, errors = [], []
-    threads = _adders(run, 2, 100, returned, errors)
+def _run(threads: list[threading.Thread], timeout: float) -> None:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(120)
+        t.join(timeout)
+
+
+def test_ten_clients_on_ten_nodes_add_to_one_counter(ten):
+    run = ten
+    returned, errors = [], []
+    _run(_adders(run, 2, 100, returned, errors), 120)
     assert errors == []
     assert sorted(returned) == list(range(1, 1001))          # each value returned once
     with connect(run.cluster, 4) as mem:
@@ -186,11 +189,7 @@ def test_barrier_and_a_dead_holders_lock(run):
         with connect(run.cluster, node) as mem:
             b = Barrier(mem, 2, parties=3, offset=64)
             rounds.append([b.wait(timeout=30) for _ in range(3)])
-    threads = [threading.Thread(target=party, args=(n,)) for n in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    _run([threading.Thread(target=party, args=(n,)) for n in range(3)], 60)
     assert rounds == [[0, 1, 2]] * 3
     with connect(run.cluster, 4) as mem:
         Lock(mem, 5, offset=32, node=4).acquire()         # its holder's node then dies

@@ -57,8 +57,7 @@ class Manager(Members, Replication, Holders):
         owner_of = initial_owner or (lambda p: p % len(nodes))
         self.k = min(replicas, len(nodes) - 1)    # page replicas besides the owner
         self.table = [P.PageRec(page=p, owner=owner_of(p),
-                                holders=[(owner_of(p) + i) % len(nodes)
-                                         for i in range(1, self.k + 1)])
+                                holders=P.initial_holders(owner_of(p), len(nodes), self.k))
                       for p in range(pages)]
         self.role = "passive"
         self.epoch = 0            # the term this manager serves in, or follows

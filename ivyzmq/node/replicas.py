@@ -23,14 +23,12 @@ class Replicas:
     """Replica state and handlers of a `Node` (see the module docstring)."""
 
     def _init_replicas(self, k: int, owner_of) -> None:
-        n = self.n_nodes
         zero = bytes(self.page_size)       # one object shared by every initial replica
         # rep[p] = (version, bytes): this node holds a replica of page p.
         self.rep: dict[int, tuple[tuple[int, int], bytes]] = {}
         self.syncing: dict[int, float] = {}     # page -> when its Updates were last sent
         for p, st in enumerate(self.pages):
-            owner = owner_of(p)
-            holders = [(owner + i) % n for i in range(1, min(k, n - 1) + 1)]
+            holders = P.initial_holders(owner_of(p), self.n_nodes, k)
             if st.is_owner:
                 st.holders = holders
             elif self.pid in holders:

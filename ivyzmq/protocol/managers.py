@@ -54,6 +54,12 @@ class PageRec(msgspec.Struct):
     holders: list[int] = []      # replica holders (replicas >= 1), the owner not among them
 
 
+def initial_holders(owner: int, nodes: int, k: int) -> list[int]:
+    """A page's replica holders at a cold start: the k nodes after its owner, in ring
+    order (at most nodes - 1). The nodes and the managers both assume this layout."""
+    return [(owner + i) % nodes for i in range(1, min(k, nodes - 1) + 1)]
+
+
 class Replicate(PeerMsg, kw_only=True):
     """Active -> backups: the page records changed by step `seq` (and the node records,
     when a node was admitted or declared dead). Acknowledged."""
