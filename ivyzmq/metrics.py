@@ -25,6 +25,7 @@ ACK_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 
 _KIND = {P.ReadRequest: "read", P.WriteRequest: "write",
          P.ReadConfirmation: "read", P.WriteConfirmation: "write"}
 OPEN_LIMIT = 100_000      # faults or replication steps remembered while unanswered
+EPOCH_LIMIT = 1000        # the newest epochs of Recover remembered (to count each once)
 
 
 class Histogram:
@@ -49,8 +50,11 @@ class Histogram:
 class Counting:
     """What the transport counts for metrics, as plain Python numbers."""
 
-    def __init__(self, pid: int, n_nodes: int, interval: float):
+    def __init__(self, pid: int, n_nodes: int, interval: float, n_processes: int | None = None):
         self.pid, self.is_node, self.interval = pid, pid < n_nodes, interval
+        # Heartbeats are counted per manager pid only (decoded, not yet checked by the
+        # daemon: a made-up sender must not add a row); unknown count: 16 managers at most.
+        self.managers = range(n_nodes, n_nodes + 16 if n_processes is None else n_processes)
         self.sent: Counter[type] = Counter()
         self.received: Counter[type] = Counter()
         self.sent_bytes = self.received_bytes = self.bad_frames = self.dropped = 0
@@ -60,7 +64,7 @@ class Counting:
         self.invalidations = 0             # node: copies dropped on Invalidate
         self.recoveries = 0                # manager: recovery rounds begun (new epochs)
         self.failovers = 0                 # node: a new term from another manager
-        self._recover_epochs: set[int] = set()
+        self._recover_epochs: dict[int, None] = {}     # the newest EPOCH_LIMIT
         self._last_recover_from: int | None = None
         self.ack_seconds = Histogram(ACK_BUCKETS)
         self._replicated: dict[tuple[int, int], float] = {}           # (backup, seq) -> sent
@@ -79,7 +83,7 @@ class Counting:
         elif cls is P.Replicate:
             self._remember(self._replicated, (dest, msg.seq), time.monotonic())
         elif cls is P.Recover and msg.epoch not in self._recover_epochs:
-            self._recover_epochs.add(msg.epoch)
+            self._remember(self._recover_epochs, msg.epoch, None, EPOCH_LIMIT)
             self.recoveries += 1
 
     def _fault(self, cls: type, msg: P.IvyMsg) -> None:
@@ -94,8 +98,8 @@ class Counting:
                 self.fault_seconds[start[0]].observe(time.monotonic() - start[1])
 
     @staticmethod
-    def _remember(table: dict, key, value) -> None:
-        if len(table) >= OPEN_LIMIT:     # answers that never came: forget the oldest
+    def _remember(table: dict, key, value, limit: int = OPEN_LIMIT) -> None:
+        if len(table) >= limit:     # answers that never came: forget the oldest
             del table[next(iter(table))]
         table[key] = value
 
@@ -103,14 +107,14 @@ class Counting:
         cls = type(msg)
         self.received[cls] += 1
         self.received_bytes += sum(map(len, frames))
-        if cls is P.Heartbeat:
+        if cls is P.Heartbeat and msg.sender in self.managers:
             self._beat(msg.sender)
         elif cls is P.ReplicateAck:
             sent = self._replicated.pop((msg.sender, msg.seq), None)
             if sent is not None:
                 self.ack_seconds.observe(time.monotonic() - sent)
         elif cls is P.Recover and self.is_node and msg.epoch not in self._recover_epochs:
-            self._recover_epochs.add(msg.epoch)
+            self._remember(self._recover_epochs, msg.epoch, None, EPOCH_LIMIT)
             if self._last_recover_from not in (None, msg.sender):
                 self.failovers += 1
             self._last_recover_from = msg.sender
@@ -159,7 +163,8 @@ def start(daemon) -> tuple[str, int] | None:
     from ivyzmq.metrics_collect import DaemonCollector
     host, port = parse_address(where)
     counting = Counting(daemon.pid, len(daemon.cluster.nodes),
-                        daemon.cluster.timing.heartbeat_interval)
+                        daemon.cluster.timing.heartbeat_interval,
+                        len(daemon.cluster.nodes) + len(daemon.cluster.managers))
     daemon.transport.counting = counting
     registry = CollectorRegistry()
     for builtin in (ProcessCollector, PlatformCollector, GCCollector):

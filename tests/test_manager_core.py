@@ -7,7 +7,8 @@ have reported. The helpers below do exactly that, then check the Ivy messages it
 from __future__ import annotations
 
 from ivyzmq import protocol as P
-from ivyzmq.manager import pages
+from ivyzmq.manager import core as manager_core
+from ivyzmq.manager import pages, replication
 from ivyzmq.manager.core import Manager
 from ivyzmq.manager.roles import EVENTS, ROLES, TABLE
 
@@ -420,3 +421,92 @@ def test_pages_request_start_and_confirm_directly():
     new, out = pages.confirmed(rec, P.WriteConfirmation(page=3, requester=1, rid=50, sender=1))
     assert new and out == [] and (rec.owner, rec.copy_set, rec.op) == (1, [], None)
     assert pages.pending_messages(rec) == []
+
+
+# -- bounded state (docs/PROTOCOL.md section 9) ----------------------------------------------
+
+def with_backup() -> Manager:
+    """The primary, serving with its backup (pid 4) as a replica that is up to date."""
+    m = passive()
+    m.tick(0.0)
+    m.receive(0.1, P.Heartbeat(role="passive", seq=0, boot=7, sender=4, epoch=0))
+    m.tick(0.2)
+    for n in range(3):
+        m.receive(0.3, P.TableReport(pages=initial_reports(3, 5, n), sender=n, epoch=m.epoch))
+    m.receive(0.4, P.ReplicateAck(seq=m.seq, sender=4, epoch=m.epoch))
+    m.drain()
+    assert m.role == "active" and m.replicas == {4: m.seq} and not m.held
+    return m
+
+
+def test_a_newer_request_takes_the_place_of_the_queued_one_of_its_node():
+    m = active()
+    feed(m, req("read", 2, 1, 10))
+    assert feed(m, req("write", 0, 1, 11)) == []
+    assert feed(m, req("read", 1, 1, 12)) == []
+    assert feed(m, req("read", 0, 1, 13)) == []          # node 0 gave rid 11 up
+    assert m.table[1].queue == [P.Req("read", 0, 13), P.Req("read", 1, 12)]
+
+
+def test_confirmations_recorded_between_two_ticks_are_bounded():
+    m = active()
+    for rid in range(100):
+        m.receive(m._now, conf(P.ReadConfirmation, 2, 1, rid))
+    assert len(m.confirmed[2]) == 2 * len(m.table)       # the node re-sends the others
+    m.tick(m._now)
+    assert m.confirmed == {}
+
+
+def test_records_of_pages_not_in_the_table_are_ignored():
+    m = passive(index=1)
+    good = [P.PageRec(page=p, owner=p % 3) for p in range(5)]
+    for bad in (good[:4], good + good[:1], good[:4] + [P.PageRec(page=9, owner=0)]):
+        m.receive(0.1, P.Snapshot(seq=1, pages=bad, sender=3, epoch=2))
+        assert m.seq == 0 and [r.page for r in m.table] == list(range(5))
+    m.receive(0.2, P.Snapshot(seq=1, pages=good, sender=3, epoch=2))
+    m.receive(0.3, P.Replicate(seq=2, changes=[P.PageRec(page=-1, owner=1)], sender=3,
+                               epoch=2))
+    assert m.seq == 1 and [r.page for r in m.table] == list(range(5))
+    assert [type(x) for d, x, _ in m.drain() if d != P.HEARTBEAT] == [P.ReplicateAck]
+
+
+def test_a_rid_beyond_64_bits_is_replicated():
+    """Bug found by tests/test_core_fuzz.py: records were cloned through msgpack, which
+    refuses such integers, so one request made every later step of the manager raise."""
+    m = with_backup()
+    m.receive(0.5, P.ReadRequest(page=1, requester=2, rid=10 ** 30, sender=2, epoch=m.epoch))
+    [rep] = [x for d, x, _ in m.drain() if d == 4]
+    assert rep.changes[0].last_rid[2] == 10 ** 30
+
+
+def test_a_backup_that_never_acknowledges_is_dropped_past_the_held_limit(monkeypatch):
+    monkeypatch.setattr(replication, "HELD_LIMIT", 3)
+    m = with_backup()
+    for pg in range(4):
+        m.receive(0.5, req("read", 2, pg, 10 + pg))
+    assert m.replicas == {} and not m.held
+    assert [P.type_name(x) for d, x, _ in m.drain() if d == 0] == ["ReadForward"] * 2
+
+
+def test_reconcile_problems_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(manager_core, "PROBLEMS_KEPT", 3)
+    m = passive()
+    m.tick(0.0)
+    m.tick(1.6)
+    for n in range(3):          # every node claims every page
+        rows = [P.PageReport(p, True, "ReadWrite", 0, 0) for p in range(5)]
+        m.receive(1.7, P.TableReport(pages=rows, sender=n, epoch=m.epoch))
+    assert m.role == "active" and len(m.problems) == 3 and "page 4" in m.problems[-1]
+
+
+def test_fetched_records_of_pages_not_in_the_table_are_ignored():
+    m = passive()
+    m.tick(0.0)
+    m.receive(0.1, P.Heartbeat(role="passive", seq=5, boot=7, sender=4, epoch=1))
+    m.tick(0.2)
+    assert m.role == "recovering" and m.fetching == 4
+    m.receive(0.3, P.Snapshot(seq=5, pages=[P.PageRec(page=0, owner=0)], sender=4, epoch=1))
+    assert m.fetching == 4 and len(m.table) == 5
+    m.receive(0.4, P.Snapshot(seq=5, pages=[P.PageRec(page=p, owner=1) for p in range(5)],
+                              sender=4, epoch=1))
+    assert m.fetching is None and m.seq == 5 and m.table[0].owner == 1

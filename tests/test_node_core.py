@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ivyzmq import protocol as P
-from ivyzmq.node.core import (NIL, READ, RW, Node, PageError, PageRangeError,
-                               PageSizeError)
+from ivyzmq.node.core import (IN_PROGRESS_LIMIT, NIL, READ, RW, Node, PageError,
+                               PageRangeError, PageSizeError)
 
 SIZE = 16
 MANAGERS = [3, 4]
@@ -508,3 +508,40 @@ def test_recover_from_a_non_manager_is_ignored():
     fault(n, "read", 0, now=0.1)
     n.tick(5.0)                                  # silent long enough to fail over
     assert n.manager in MANAGERS
+
+
+# -- bounded state (docs/PROTOCOL.md section 9) ----------------------------------------------
+
+def test_a_page_keeps_one_outstanding_confirmation():
+    """A page's next fault is answered only after the manager released the page, so the
+    page's earlier confirmation is needed no more: it is dropped, not re-sent for ever."""
+    n = make(2)
+    for i in range(3):
+        rid = fault(n, "read", 1, now=i, opid=i + 1)
+        n.receive(i + 0.1, fwd(P.ReadPage, 1, 2, rid, i + 1, sender=1), page(b"x"))
+        n.receive(i + 0.2, fwd(P.Invalidate, 1, 0, 99, i + 1))      # the copy goes again
+        drain(n)
+    assert [(type(o.msg), o.msg.rid) for o in n.outstanding.values()] == \
+        [(P.ReadConfirmation, rid)]
+
+
+def test_operations_in_progress_are_bounded():
+    n = make(2)
+    rid = fault(n, "read", 0)
+    for opid in range(2, IN_PROGRESS_LIMIT + 1):
+        n.start(0.0, opid, "read", 0)
+    with pytest.raises(PageError, match="in progress") as info:
+        n.start(0.0, 0, "read", 0)
+    assert info.value.code is P.ErrorCode.REQUEST and n.in_progress == IN_PROGRESS_LIMIT
+    n.receive(0.1, fwd(P.ReadPage, 0, 2, rid, 1, sender=0), page(b"r"))
+    assert len(drain(n)[1]) == IN_PROGRESS_LIMIT and n.in_progress == 0
+    n.start(0.2, 1, "read", 0)
+    assert drain(n)[1] == [(1, page(b"r"), None)]
+
+
+def test_holders_a_message_names_are_kept_as_distinct_other_nodes():
+    n = Node(2, n_nodes=3, managers=MANAGERS, pages=5, page_size=SIZE, replicas=1)
+    rid = fault(n, "write", 1, data=b"w")
+    n.receive(0.1, P.WritePage(page=1, requester=2, rid=rid, opseq=1, sender=1,
+                               holders=[0, 0, 2, 7, -1, 1] * 100), page(b"old"))
+    assert n.pages[1].holders == [0, 1]

@@ -30,6 +30,8 @@ from ivyzmq.manager.members import Members
 from ivyzmq.manager.replication import Replication, clone
 from ivyzmq.manager.roles import transition
 
+PROBLEMS_KEPT = 1000      # the newest reconcile problems kept in Manager.problems
+
 @dataclass
 class Peer:
     last_beat: float
@@ -148,7 +150,7 @@ class Manager(Members, Replication, Holders):
             reports = {n: r[rec.page] for n, r in used.items()}
             for problem in pages.reconcile(rec, reports, self.k, live):
                 logger.error("manager {}: {}", self.pid, problem)
-                self.problems.append(problem)
+                self.problems = self.problems[1 - PROBLEMS_KEPT:] + [problem]
             self._assign(rec, reports)
         self._settle_holders(len(live))     # owners learn their pages before any forward
         for rec in [] if "trust_replica" in self.bugs else self.table:
@@ -366,7 +368,9 @@ class Manager(Members, Replication, Holders):
             new, out = pages.invalidated(rec, msg, bugs=self.bugs)
         elif isinstance(msg, (P.ReadConfirmation, P.WriteConfirmation)):
             new, out = pages.confirmed(rec, msg, bugs=self.bugs)
-            self.confirmed.setdefault(n, []).append((msg.page, msg.rid))
+            acks = self.confirmed.setdefault(n, [])
+            if len(acks) < 2 * len(self.table):      # a node re-sends any left out
+                acks.append((msg.page, msg.rid))
         else:
             logger.warning("manager {} ignores {} from node {}", self.pid, P.type_name(msg), n)
             return

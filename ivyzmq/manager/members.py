@@ -249,6 +249,8 @@ class Members:
         """The records asked for by `_fetch_records` arrived: take them."""
         if self.role != "recovering" or msg.sender != self.fetching:
             return False
+        if not self._fits(msg):
+            return True
         self.table, self.seq, self.fetching = list(msg.pages), msg.seq, None
         self.records_epoch = msg.epoch
         self._apply_members(msg.members)

@@ -79,7 +79,13 @@ def request(rec: P.PageRec, req: P.Req, *, bugs: frozenset[str] = NONE) -> tuple
     rec.last_rid[req.requester] = req.rid
     if rec.op is None:
         return True, start(rec, req, bugs=bugs)
-    rec.queue.append(req)
+    # A node waits on one fault a page: a newer request replaces its older one in the
+    # queue (abandoned, say by a fenced incarnation), so a queue holds a request per node.
+    mine = [i for i, q in enumerate(rec.queue) if q.requester == req.requester]
+    if mine:
+        rec.queue[mine[0]] = req
+    else:
+        rec.queue.append(req)
     return True, []
 
 

@@ -5,11 +5,15 @@ snapshot. `Manager` (manager/core.py) inherits these methods."""
 from __future__ import annotations
 
 import msgspec
+from loguru import logger
 
 from ivyzmq import protocol as P
 
-_clone_enc = msgspec.msgpack.Encoder()
-_clone_dec = msgspec.msgpack.Decoder(P.PageRec)
+HELD_LIMIT = 10_000    # held steps; beyond, the replicas behind them are dropped
+
+# JSON, as on the wire: msgpack refuses integers beyond 64 bits, which a request may carry.
+_clone_enc = msgspec.json.Encoder()
+_clone_dec = msgspec.json.Decoder(P.PageRec)
 
 
 def clone(rec: P.PageRec) -> P.PageRec:
@@ -36,9 +40,31 @@ class Replication:
                 if not self.held:
                     self.held_since = self._now
                 self.held.append((self.seq, step))
+                if len(self.held) > HELD_LIMIT:
+                    self._drop_laggards()
             else:
                 self.out.extend((d, m, None) for d, m in step)
         self._release()
+
+    def _drop_laggards(self) -> None:
+        """A replica that beats but has not acknowledged HELD_LIMIT steps (snapshots
+        included) is dropped like a silent one; its next heartbeat gets it a snapshot."""
+        for q, acked in list(self.replicas.items()):
+            if acked < self.held[0][0]:
+                logger.warning("manager {}: backup {} acknowledged nothing for {} steps; "
+                               "replicating without it", self.pid, q, len(self.held))
+                del self.replicas[q]
+
+    def _fits(self, msg: P.Replicate | P.Snapshot) -> bool:
+        """Records from a peer name pages of ours (a snapshot: each page once, in order)."""
+        whole = isinstance(msg, P.Snapshot)
+        pages = [r.page for r in (msg.pages if whole else msg.changes)]
+        ok = pages == list(range(len(self.table))) if whole else \
+            all(0 <= p < len(self.table) for p in pages)
+        if not ok:
+            logger.warning("manager {} ignores {} of pages {} from manager {}", self.pid,
+                           P.type_name(msg), pages[:10], msg.sender)
+        return ok
 
     def _direct(self, dest: int, msg: P.Msg) -> None:
         """Send at once, outside the held step (replication and role traffic)."""
@@ -59,6 +85,8 @@ class Replication:
 
     def _apply(self, msg: P.Replicate | P.Snapshot) -> None:
         """A backup applies the active manager's log; a gap costs a snapshot."""
+        if not self._fits(msg):
+            return
         if isinstance(msg, P.Snapshot):
             self.table, self.seq, self.epoch = list(msg.pages), msg.seq, msg.epoch
             self._apply_members(msg.members)

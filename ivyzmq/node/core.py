@@ -14,9 +14,9 @@ from loguru import logger
 from ivyzmq import protocol as P
 from ivyzmq.node.membership import Failure, Membership  # noqa: F401 (Done names Failure)
 from ivyzmq.node.replicas import Replicas
-from ivyzmq.node.state import (NIL, READ, RW, WORD, Done, LocalOp, Outstanding,  # noqa: F401
-                               PageError, PageRangeError, PageSizeError, PageState, Send,
-                               apply, width)
+from ivyzmq.node.state import (IN_PROGRESS_LIMIT, NIL, READ, RW, WORD, Done,  # noqa: F401
+                               LocalOp, Outstanding, PageError, PageRangeError,
+                               PageSizeError, PageState, Send, apply, width)
 from ivyzmq.bugs import check as check_bugs
 
 class Node(Membership, Replicas):
@@ -51,7 +51,8 @@ class Node(Membership, Replicas):
         self.recover_boot = 0
         self.last_heard = 0.0
         self.next_rid = rid_base
-        self.outstanding: dict[int, Outstanding] = {}
+        self.outstanding: dict[int, Outstanding] = {}   # rid -> request or confirmation
+        self.in_progress = 0      # local operations started and not yet in `done`
         self.out: list[Send] = []
         self.done: list[Done] = []
         self._init_membership(inc, lease, beat_interval)
@@ -62,6 +63,7 @@ class Node(Membership, Replicas):
     def drain(self) -> tuple[list[Send], list[Done]]:
         out, done = self.out, self.done
         self.out, self.done = [], []
+        self.in_progress -= len(done)
         return out, done
 
     def _send(self, dest: int, msg: P.Msg, payload: bytes | None = None) -> None:
@@ -96,6 +98,10 @@ class Node(Membership, Replicas):
         """Begin a local read, write, cas or add (node/state.py `apply`); its result
         appears in `done` now or later."""
         self.check_op(page, data, offset, kind)
+        if self.in_progress >= IN_PROGRESS_LIMIT:
+            raise PageError(f"node {self.pid} has {self.in_progress} operations in progress; "
+                            "try again later")
+        self.in_progress += 1
         st = self.pages[page]
         st.local.append(LocalOp(opid, kind, bytes(data), offset))
         if len(st.local) == 1:
@@ -141,6 +147,11 @@ class Node(Membership, Replicas):
         st = self.pages[page]
         pend, st.pending = st.pending, None
         st.opseq = max(st.opseq, opseq)
+        if st.confirming is not None:
+            # This fault's forward shows that the manager released the page since the last
+            # confirmation: that one is needed no more (so at most one a page is kept).
+            self._confirmed(st.confirming)
+        st.confirming = pend.rid
         cls = P.ReadConfirmation if pend.kind == "read" else P.WriteConfirmation
         self._to_manager(now, cls(page=page, requester=self.pid, rid=pend.rid, opseq=opseq))
         self._advance(now, page, granted=True)
@@ -256,7 +267,7 @@ class Node(Membership, Replicas):
         if not (pend and pend.kind == "write" and pend.rid == msg.rid and st.is_owner):
             logger.debug("node {} ignores {} for rid {}", self.pid, P.type_name(msg), msg.rid)
             return
-        st.access, st.holders = RW, list(msg.holders)
+        st.access, st.holders = RW, self._nodes_of(msg.holders)
         self._fault_done(now, msg.page, msg.opseq)
 
     def _on_page(self, now, msg: P.IvyMsg, payload: bytes) -> None:

@@ -79,10 +79,15 @@ class Replicas:
             self.rep[page] = (st.version, self.data[page])
         st.holders = []
 
+    def _nodes_of(self, holders: list[int]) -> list[int]:
+        """Holders named by a message, as this owner keeps them: distinct nodes other than
+        itself, so fewer than the cluster's nodes whatever the message says."""
+        return [h for h in dict.fromkeys(holders) if 0 <= h < self.n_nodes and h != self.pid]
+
     def _take(self, page: int, version: tuple[int, int], holders: list[int]) -> None:
         """This node became the page's owner: its replica (if any) is superseded."""
         st = self.pages[page]
-        st.version, st.holders = version, list(holders)
+        st.version, st.holders = version, self._nodes_of(holders)
         self.rep.pop(page, None)
 
     def _busy(self, msg: P.IvyMsg) -> bool:
@@ -136,11 +141,11 @@ class Replicas:
         st = self.pages[page]
         if opseq < st.opseq:
             return                                  # the page moved on since
-        st.opseq = opseq
+        st.opseq, holders = opseq, self._nodes_of(holders)
         if st.is_owner:                             # kept: new holders get the contents
             new = [h for h in holders if h not in st.holders or h in empty]
             new = [h for h in new if h not in st.unacked]
-            st.holders = list(holders)
+            st.holders = holders
             st.unacked = [h for h in st.unacked if h in holders] + new
             self._push(now, page, new)
             if not st.unacked:
@@ -154,5 +159,5 @@ class Replicas:
         logger.info("node {} takes over page {} from its replica (version {})", self.pid,
                     page, held[0])
         st.is_owner, st.access, st.version = True, NIL, (opseq, held[0][1])
-        st.holders, st.grant = list(holders), READ if readers else RW
+        st.holders, st.grant = holders, READ if readers else RW
         self._stage(now, page, held[1])

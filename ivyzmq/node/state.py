@@ -9,6 +9,7 @@ from typing import ClassVar
 from ivyzmq import protocol as P
 
 NIL, READ, RW = "Nil", "Read", "ReadWrite"
+IN_PROGRESS_LIMIT = 10_000    # local operations a node holds at once; more are refused
 
 
 class PageError(ValueError):
@@ -45,6 +46,7 @@ class PageState:
     opseq: int = 0
     last_rid: int = 0
     pending: P.Pending | None = None
+    confirming: int | None = None     # rid of the last confirmation sent (maybe outstanding)
     handoff: P.Handoff | None = None
     handoff_data: bytes | None = None
     local: deque = field(default_factory=deque)
