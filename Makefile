@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed-stamp
 SEEDS    ?= 2000
 DURATION ?= 60
 OPS      ?= 100
+FRAMES   ?= 200000
 
-.PHONY: sysdeps plotdeps all venv run r w test sim chaos bench experiments clean help
+.PHONY: sysdeps plotdeps all venv run r w test sim chaos fuzz bench experiments clean help
 
 all: help
 
@@ -18,6 +19,7 @@ help:
 	@echo "make test         the test suite (what CI runs)"
 	@echo "make sim          deterministic simulation, SEEDS=$(SEEDS) seeds"
 	@echo "make chaos        real-process chaos run, DURATION=$(DURATION) s"
+	@echo "make fuzz         FRAMES=$(FRAMES) random and mutated frames at a running cluster under a workload"
 	@echo "make bench        latency and throughput table beside a raw pyzmq baseline (CDF=file.png: latency CDFs too)"
 	@echo "make experiments  the fault-tolerance experiments (a)-(d)"
 
@@ -53,6 +55,9 @@ sim: venv
 
 chaos: venv
 	$(IVY) chaos --duration $(DURATION)
+
+fuzz: venv
+	IVY_FUZZ_FRAMES=$(FRAMES) $(BIN)/python -m pytest -q tests/test_fuzz_cluster.py -p no:cacheprovider --timeout 3600
 
 bench: venv plotdeps
 	$(BIN)/python bench/bench.py $(if $(CDF),--cdf $(CDF))

@@ -35,6 +35,8 @@ Rows (ours | raw):
                  node killed and declared dead first / with every node alive (replicas 1).
   embedded hit   embed(config, 9).read(p) of a page node 9 holds, per call in batches of
                  100; the baseline is a plain Python list lookup in the same loop.
+  curve / none   read fault and write fault (no copies) on two 4-node clusters, one with
+                 security: curve, one with none (bench/security_cost.py): what CURVE costs.
   throughput     10 client threads (in this process), client i on node i, 50% reads and
                  50% 8-byte writes, for a fixed time: each on its own page (no sharing) and
                  all on one hot page. ops/s, plus the per-operation latency.
@@ -71,6 +73,7 @@ from metrics_cost import NAME as METRICS_ROW, metrics_row
 from ours import OurCluster
 from raw_cluster import RawCluster
 from replicas import hit_name, hit_row, replica_rows
+from security_cost import security_rows
 from table import print_table
 from throughput import merge_tp, throughput, tp_row
 
@@ -125,6 +128,9 @@ class Bench:
         self.throughput_rows("primary+backup", ("hot",))
         self.rows.append(embedded_row(*self.embedded()))
         self.metrics_row()
+        rows, samples = security_rows(self.workdir, self.sizes.n_read, self.sizes.n_write)
+        self.rows += rows
+        self.samples.update(samples)
         if self.sizes.failovers:
             log(f"failover: {self.sizes.failovers} repetitions, 2 fresh clusters each")
             self.rows.append(failover_row(self.workdir, self.sizes.failovers))

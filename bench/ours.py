@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ivyzmq import keys as K
 from ivyzmq import protocol as P
 from ivyzmq.client import connect
 from ivyzmq.deploy import Deployment, open_config
@@ -20,14 +21,18 @@ WAIT = 30.0            # s for daemons to answer, a manager to serve, the backup
 class OurCluster:
     def __init__(self, workdir: Path, n_nodes: int, pages: int, page_size: int,
                  metrics: bool = False, name: str = "bench", replicas: int = 0,
-                 overrides: dict | None = None):
-        """`overrides` of the TIMING preset: default TIMING_OVERRIDES."""
+                 overrides: dict | None = None, security: str = "none"):
+        """`overrides` of the TIMING preset: default TIMING_OVERRIDES. Open sockets by
+        default, like the raw baseline's; the security rows compare curve with none."""
         overrides = TIMING_OVERRIDES if overrides is None else overrides
         data = configs.cluster_dict(n_nodes, pages, page_size=page_size, timing=TIMING,
-                                    metrics=metrics, replicas=replicas, **overrides)
+                                    metrics=metrics, replicas=replicas, security=security,
+                                    **overrides)
         self.config_path = configs.write(workdir / f"{name}.yaml", data)
         self.dep: Deployment = open_config(str(self.config_path), workdir / f"run-{name}")
         self.cluster = self.dep.cluster
+        if security == "curve":
+            K.ensure(self.cluster)
 
     def start(self, names: list[str]) -> None:
         for name in names:

@@ -19,6 +19,7 @@ import time
 import zmq
 
 from ivyzmq import config as C
+from ivyzmq import keys as K
 from ivyzmq import protocol as P
 from ivyzmq import tracing, waits
 
@@ -82,19 +83,25 @@ class Channel:
     """One request channel to one daemon endpoint: a DEALER socket, one request at a time.
     A late answer to an abandoned request is never taken for the answer to a new one: an
     answer carrying another cid is skipped, and a channel for requests without a cid
-    (`fresh_after_timeout`) drops its socket after a time-out and connects afresh."""
+    (`fresh_after_timeout`) drops its socket after a time-out and connects afresh. With the
+    `cluster` (under `security: curve`) the socket uses the client key and talks only to
+    the daemon the cluster has at `endpoint`."""
 
     def __init__(self, endpoint: str, ctx: zmq.Context | None = None,
-                 fresh_after_timeout: bool = True):
+                 fresh_after_timeout: bool = True, cluster: C.Cluster | None = None):
         self.endpoint = endpoint
         self.ctx = ctx or zmq.Context.instance()
         self.fresh_after_timeout = fresh_after_timeout
         self._sock: zmq.Socket | None = None
+        self.keys = K.client_keys(cluster) if cluster is not None else None
+        self.server = _daemon_at(cluster, endpoint) if self.keys else None
 
     def _socket(self) -> zmq.Socket:
         if self._sock is None:
             self._sock = self.ctx.socket(zmq.DEALER)
             self._sock.linger = 0
+            if self.keys:
+                self.keys.client(self._sock, self.server)
             self._sock.connect(self.endpoint)
         return self._sock
 
@@ -144,6 +151,19 @@ class Channel:
             self._sock = None
 
 
+def dealer(cluster: C.Cluster, name: str, ctx: zmq.Context | None = None) -> zmq.Socket:
+    """A bare DEALER socket connected to daemon `name` with the client key, for programs
+    that speak frames themselves (fuzzers, tests of garbage)."""
+    return Channel(cluster.endpoint(cluster.pid_of(name)), ctx, cluster=cluster)._socket()
+
+
+def _daemon_at(cluster: C.Cluster, endpoint: str) -> str:
+    for pid in range(len(cluster.nodes) + len(cluster.managers)):
+        if cluster.endpoint(pid) == endpoint:
+            return cluster.name(pid)
+    raise IvyError(f"no daemon of the cluster has endpoint {endpoint}")
+
+
 class Memory:
     """A connection to one node's client endpoint; one channel per thread. With the
     `cluster`, a time-out names the manager or owner the node waits on, not only the node."""
@@ -164,7 +184,8 @@ class Memory:
         chan = getattr(self._local, "channel", None)
         if chan is None:
             chan = self._local.channel = Channel(self.endpoint, self.ctx,
-                                                 fresh_after_timeout=False)
+                                                 fresh_after_timeout=False,
+                                                 cluster=self.cluster)
             with self._lock:
                 self._channels.append(chan)
         return chan
@@ -191,7 +212,7 @@ class Memory:
                              page=msg.page, peer=why.peer, since=why.since) from None
 
     def _ask(self, endpoint: str, msg: P.Msg) -> P.Msg | None:
-        return Channel(endpoint, self.ctx).ask(msg, waits.PROBE)
+        return Channel(endpoint, self.ctx, cluster=self.cluster).ask(msg, waits.PROBE)
 
     def read(self, page: int) -> bytes:
         self._check(page)
@@ -329,6 +350,7 @@ def connect(config: str | C.Cluster = C.DEFAULT_CONFIG, node: int = 0, *,
     cluster = _cluster(config)
     if not 0 <= node < len(cluster.nodes):
         raise IvyError(f"node {node} out of range 0..{len(cluster.nodes) - 1}")
+    K.client_keys(cluster)      # a missing key is an error now, not a time-out later
     return Memory(cluster.endpoint(node), pages=cluster.pages, page_size=cluster.page_size,
                   timeout=timeout or cluster.timing.op_timeout, cluster=cluster)
 
@@ -349,7 +371,8 @@ class Admin:
         self.ctx = ctx or zmq.Context.instance()
 
     def channel(self, name: str) -> Channel:
-        return Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx)
+        return Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx,
+                       cluster=self.cluster)
 
     def query(self, name: str, msg: P.Msg, timeout: float = 1.0) -> P.Msg | None:
         """Ask one daemon; None when it does not answer in time (or refuses)."""

@@ -9,17 +9,18 @@ import functools
 import ipaddress
 import math
 import os
-import socket
 from pathlib import Path
 
 import msgspec
-import yaml
 
 DEFAULT_CONFIG = "config/cluster.yaml"
 
 
 class ConfigError(ValueError):
     pass
+
+
+SECURITY = ("curve", "none")
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -85,6 +86,12 @@ class Cluster(_Strict):
     replicas: int = 0           # replica holders of each page besides its owner
     failback: bool = True
     timing: Timing = Timing()
+    security: str = "curve"     # curve: CURVE keys on every socket; none: open (benchmarks)
+    keys: str = ""              # the keys directory; load() makes it absolute
+
+    @property
+    def keys_dir(self) -> str:
+        return self.keys or ".keys/cluster"
 
     # -- derived ids: nodes 0..N-1, managers N..N+M-1 in failover order --------------------
     @property
@@ -133,6 +140,8 @@ def _check(c: Cluster) -> None:
     if not 0 <= c.replicas < len(c.nodes):
         raise ConfigError(f"replicas: must be between 0 and {len(c.nodes) - 1} (the other "
                           f"nodes besides a page's owner), got {c.replicas}")
+    if c.security not in SECURITY:
+        raise ConfigError(f"security: must be one of {', '.join(SECURITY)}, got {c.security!r}")
     if len(c.managers) > 16:
         raise ConfigError("managers: at most 16 managers")
     for i, nd in enumerate(c.nodes):
@@ -237,6 +246,7 @@ def _addresses(host: str) -> frozenset[str]:
 @functools.lru_cache(maxsize=256)
 def _resolve(name: str) -> frozenset[str]:
     """Cached: a config is loaded by every command and often several times by one."""
+    import socket       # here: a config of IP addresses does not need it
     try:
         infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
     except (OSError, ValueError):      # unknown name, or not even a valid one
@@ -289,6 +299,7 @@ def _readable(text: str) -> str:
 
 
 def load(path: str | Path) -> Cluster:
+    import yaml     # here: only what reads a config pays for it (~15 ms)
     path = Path(path)
     try:
         text = path.read_text()
@@ -301,6 +312,9 @@ def load(path: str | Path) -> Cluster:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     try:
-        return parse(data)
+        cluster = parse(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    # The keys directory is relative to the config file, so every process finds the same.
+    keys = path.parent / (cluster.keys or f".keys/{path.stem}")
+    return msgspec.structs.replace(cluster, keys=str(keys.absolute()))

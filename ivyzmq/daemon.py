@@ -74,7 +74,7 @@ class Daemon:
         self.transport = transport or Transport(cluster, pid)
         self.stop = threading.Event()
         self.hold_until = 0.0    # the inbox is not read before this (the step_delay knob)
-        self.all_pids = range(len(cluster.nodes) + len(cluster.managers))
+        self.security = "curve" if self.transport.keys else "none"
 
     def install_signals(self) -> None:
         def handler(signum, _frame):
@@ -109,11 +109,7 @@ class Daemon:
             logger.info("{} stopped", self.name)
 
     def dispatch(self, ident, msg: P.Msg, payload) -> None:
-        if isinstance(msg, PROTOCOL_TYPES):
-            if msg.sender not in self.all_pids:
-                logger.warning("{} ignores {} claiming sender {}", self.name,
-                               P.type_name(msg), msg.sender)
-                return
+        if isinstance(msg, PROTOCOL_TYPES):     # its sender is checked by the transport
             self.on_protocol(msg, payload)
         else:
             self.on_control(ident, msg, payload)

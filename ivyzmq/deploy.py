@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from ivyzmq import config as C
+from ivyzmq import keys as K
 from ivyzmq import protocol as P
 from ivyzmq.client import Admin, IvyError
 from ivyzmq.supervisor import Supervisor, default_run_dir
@@ -22,11 +23,14 @@ class Deployment:
         self.procs = Supervisor(config_path, cluster, self.path, log_level, prefix, log_format)
         self.config_path = self.procs.config_path
         self.admin = Admin(cluster)
+        self.made_keys: list[str] = []     # key pairs the last up() created
 
     def up(self, names: list[str] | None = None, timeout: float = START_TIMEOUT) -> list[str]:
         """Start the named daemons (default: all) that are not running; wait for answers,
         and, when the whole cluster runs here, until a manager serves."""
         names = names or self.cluster.daemon_names()
+        if self.cluster.security == "curve":
+            self.made_keys = K.ensure(self.cluster, if_none=True)
         running = self.procs.running()
         started = [n for n in names if n not in running]
         for name in started:

@@ -58,6 +58,7 @@ class Counting:
         self.sent: Counter[type] = Counter()
         self.received: Counter[type] = Counter()
         self.sent_bytes = self.received_bytes = self.bad_frames = self.dropped = 0
+        self.refused = 0        # messages a connection was not allowed to send
         self.faults: Counter[str] = Counter()
         self.fault_seconds = {k: Histogram(FAULT_BUCKETS) for k in ("read", "write")}
         self._open: dict[tuple[int, int], tuple[str, float]] = {}     # (page, rid) -> start

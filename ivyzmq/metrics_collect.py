@@ -60,6 +60,8 @@ class DaemonCollector:
         yield _counter("ivy_received_bytes", "Bytes received in message frames.",
                        c.received_bytes)
         yield _counter("ivy_bad_frames", "Frames that were not valid messages.", c.bad_frames)
+        yield _counter("ivy_refused_messages", "Messages dropped because their connection's "
+                       "key or kind may not send them.", c.refused)
         yield _counter("ivy_send_dropped", "Messages dropped: no such daemon or a full "
                        "queue.", c.dropped)
 

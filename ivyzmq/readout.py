@@ -65,7 +65,18 @@ def status_text(cluster: Cluster, replies: list[tuple[str, P.StatusReply | None]
             lines.append(_row("Page", "isOwner", "Access", *extra(cluster, "Replica")))
             lines += [_row(r.page, str(r.is_owner).lower(), r.access,
                            *extra(cluster, str(r.replica).lower())) for r in reply.pages]
+    lines.append(security_line(replies))
     return "\n".join(lines)
+
+
+def security_line(replies: list[tuple[str, P.StatusReply | None]]) -> str:
+    """Which security the answering daemons use: one word, or who uses which."""
+    used = {name: reply.security for name, reply in replies if reply is not None}
+    kinds = sorted(set(used.values()))
+    if len(kinds) <= 1:
+        return f"security: {kinds[0] if kinds else 'unknown (no daemon answers)'}"
+    return "security: " + "; ".join(
+        f"{k} at {', '.join(n for n, v in used.items() if v == k)}" for k in kinds)
 
 
 def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
@@ -74,7 +85,8 @@ def status_json(replies: list[tuple[str, P.StatusReply | None]]) -> str:
         if reply is None:
             out.append({"name": name, "answering": False})
             continue
-        item = {"name": name, "answering": True, "kind": reply.kind, "epoch": reply.epoch}
+        item = {"name": name, "answering": True, "kind": reply.kind, "epoch": reply.epoch,
+                "security": reply.security}
         if reply.kind == "manager":
             item.update(role=reply.role, serving=reply.serving, dead=reply.dead,
                         pages=[{"page": r.page, "owner": r.owner, "copy_set": r.copy_set,

@@ -5,6 +5,14 @@ Every daemon binds one ROUTER at its configured endpoint (its inbox). It sends t
 daemon through one DEALER per destination, connected to that daemon's inbox; a DEALER keeps
 a connection's messages in order and queues them while the peer is away. Tools and client
 programs talk to the same ROUTER and get their answers back through it.
+
+Under `security: curve` every socket is a CURVE socket (ivyzmq/keys.py): the inbox and the
+heartbeat PUB are servers that let in only the cluster's keys (ivyzmq/gate.py), the outboxes
+and the heartbeat SUB are clients that talk only to the daemon whose key they expect. A
+message from the cluster's processes must come from the process its `sender` names, with
+that process's key, and be of a kind such a process sends; anything else is dropped and
+logged once (docs/PROTOCOL.md section 10). Every socket bounds the size of a frame it takes
+and the messages it queues.
 """
 from __future__ import annotations
 
@@ -15,15 +23,27 @@ from collections import deque
 import zmq
 from loguru import logger
 
+from ivyzmq import keys as K
 from ivyzmq import protocol as P
 from ivyzmq.config import Cluster
+from ivyzmq.gate import Gate, Once
 
 TRACE_LIMIT = 200_000
+INBOX_HWM = 10_000          # messages queued per connection before its sender must wait
+OUTBOX_HWM = 100_000        # messages queued for one destination before we drop
+BAD_LOGGED = 20             # bad frames logged per connection; the rest are only counted
 
 
-def make_socket(ctx: zmq.Context, kind: int) -> zmq.Socket:
+def max_frame(cluster: Cluster) -> int:
+    """The largest frame a daemon takes (libzmq disconnects a peer that sends a larger one):
+    a page, or a header listing every page (a snapshot, a table report), with room."""
+    return max(cluster.page_size, cluster.pages * (96 + 12 * len(cluster.nodes))) + 65536
+
+
+def make_socket(ctx: zmq.Context, kind: int, max_size: int = -1) -> zmq.Socket:
     sock = ctx.socket(kind)
     sock.linger = 0          # never hang on shutdown waiting for a dead peer
+    sock.maxmsgsize = max_size
     return sock
 
 
@@ -32,9 +52,19 @@ class Transport:
         self.cluster, self.pid = cluster, pid
         self.n_processes = len(cluster.nodes) + len(cluster.managers)
         self.ctx = ctx or zmq.Context.instance()
-        self.inbox = make_socket(self.ctx, zmq.ROUTER)
-        self.inbox.rcvhwm = 100_000
+        self.max_frame = max_frame(cluster)
+        self.keys = K.for_process(cluster, cluster.name(pid))
+        self.gate = Gate.of(self.ctx) if self.keys else None
+        self.domain = f"ivy-{id(self)}"
+        self.inbox = make_socket(self.ctx, zmq.ROUTER, self.max_frame)
+        self.inbox.rcvhwm = INBOX_HWM
+        if self.keys:
+            self.gate.allow(self.domain, cluster.name(pid), self.keys, K.names(cluster))
+            self.keys.server(self.inbox, self.domain)
+            self.gate.watch(self.inbox, cluster.name(pid))
         self.inbox.bind(cluster.endpoint(pid))
+        self.once = Once()      # refused messages, logged once per peer and reason
+        self.bad = Once(times=BAD_LOGGED)   # bad frames, logged a few times per connection
         self.outboxes: dict[int, zmq.Socket] = {}
         self.poller = zmq.Poller()
         self.poller.register(self.inbox, zmq.POLLIN)
@@ -49,11 +79,20 @@ class Transport:
         """Managers: publish on our heartbeat endpoint, subscribe to every peer's."""
         n = len(self.cluster.nodes)
         self.pub = make_socket(self.ctx, zmq.PUB)
+        if self.keys:
+            names = [m.name for m in self.cluster.managers]
+            self.gate.allow(self.domain + "-beat", f"{self.cluster.name(self.pid)} "
+                            "heartbeats", self.keys, names)
+            self.keys.server(self.pub, self.domain + "-beat")
+            self.gate.watch(self.pub, f"{self.cluster.name(self.pid)} heartbeats")
         self.pub.bind(self.cluster.managers[self.pid - n].heartbeat)
-        self.sub = make_socket(self.ctx, zmq.SUB)
+        self.sub = make_socket(self.ctx, zmq.SUB, self.max_frame)
+        self.sub.rcvhwm = INBOX_HWM
         self.sub.subscribe(b"")
         for i, spec in enumerate(self.cluster.managers):
             if n + i != self.pid:
+                if self.keys:
+                    self.keys.client(self.sub, spec.name)
                 self.sub.connect(spec.heartbeat)
         self.poller.register(self.sub, zmq.POLLIN)
         self.sub_poller.register(self.sub, zmq.POLLIN)
@@ -62,7 +101,9 @@ class Transport:
         sock = self.outboxes.get(dest)
         if sock is None:
             sock = make_socket(self.ctx, zmq.DEALER)
-            sock.sndhwm = 100_000
+            sock.sndhwm = OUTBOX_HWM
+            if self.keys:
+                self.keys.client(sock, self.cluster.name(dest))
             sock.connect(self.cluster.endpoint(dest))
             self.outboxes[dest] = sock
         return sock
@@ -105,7 +146,7 @@ class Transport:
     def receive(self, timeout_ms: float, limit: int = 1000, inbox: bool = True):
         """Wait up to timeout_ms, then yield (ident, msg, payload) for what has arrived
         (heartbeats only, when inbox is False). A malformed frame is logged with its sender
-        and answered with ErrorReply."""
+        and answered with ErrorReply; a message its connection may not send is dropped."""
         poller = self.poller if inbox else self.sub_poller
         # Round up: pyzmq truncates to whole milliseconds, and poll(0) in the last one
         # before each tick would spin.
@@ -113,30 +154,62 @@ class Transport:
         if self.sub is not None and self.sub in events:
             for frames in self._drain(self.sub, limit):
                 got = self._decode(b"<heartbeat>", frames)
-                if got is not None:
+                if got is not None and self._admit(None, got[0], None):
                     yield None, got[0], got[1]
         if not inbox or self.inbox not in events:
             return
-        for frames in self._drain(self.inbox, limit):
-            ident, body = frames[0], frames[1:]
-            got = self._decode(ident, body)
-            if got is not None:
-                yield ident, got[0], got[1]
+        secure = self.keys is not None
+        for frames in self._drain(self.inbox, limit, copy=not secure):
+            head = frames[0] if secure else None    # a zmq.Frame: who its connection is
+            user = head.get("User-Id") if secure else None
+            if secure:
+                frames = [f.bytes for f in frames]
+            got = self._decode(frames[0], frames[1:])
+            if got is not None and self._admit(user, got[0], head or frames[0]):
+                yield frames[0], got[0], got[1]
 
     @staticmethod
-    def _drain(sock: zmq.Socket, limit: int):
+    def _drain(sock: zmq.Socket, limit: int, copy: bool = True):
         """What is queued on a socket that poll found readable. Asking EVENTS is cheaper
         than the zmq.Again a receive on an empty socket raises."""
         for _ in range(limit):
-            yield sock.recv_multipart(zmq.NOBLOCK)
+            yield sock.recv_multipart(zmq.NOBLOCK, copy=copy)
             if not sock.get(zmq.EVENTS) & zmq.POLLIN:
                 return
+
+    def _admit(self, user: str | None, msg: P.Msg, peer) -> bool:
+        """May this connection send `msg`? `user`: the process whose key it authenticated
+        (None without CURVE, and for heartbeats, whose publishers' keys are checked);
+        `peer`: the message's first frame (a zmq.Frame under CURVE, else the ident)."""
+        why = self._refusal(user, msg)
+        if why is None:
+            return True
+        address = (peer.get("Peer-Address") if isinstance(peer, zmq.Frame)
+                   else "a heartbeat publisher" if peer is None else f"connection {peer!r}")
+        self.once((address, user, type(msg), why), "refused {} from {} (key {}): {}",
+                  P.type_name(msg), address, user or "-", why)
+        if self.counting is not None:
+            self.counting.refused += 1
+        return False
+
+    def _refusal(self, user: str | None, msg: P.Msg) -> str | None:
+        if not isinstance(msg, P.PeerMsg):
+            return None             # a tool's request: any key of the cluster may ask
+        sender = msg.sender
+        if not 0 <= sender < self.n_processes:
+            return f"sender {sender} is no process of the cluster"
+        role = "node" if sender < len(self.cluster.nodes) else "manager"
+        if msg.sent_by != role:
+            return f"a {msg.sent_by} sends it, and sender {sender} is a {role}"
+        if user is not None and user != self.cluster.name(sender):
+            return f"it claims sender {self.cluster.name(sender)}"
+        return None
 
     def _decode(self, ident: bytes, frames: list[bytes]):
         try:
             msg, payload = P.decode(frames)
         except P.ProtocolError as exc:
-            logger.warning("bad frame from {!r}: {}", ident, exc)
+            self.bad(ident, "bad frame from {!r}: {}", ident, exc)
             if self.counting is not None:
                 self.counting.bad_frames += 1
             if ident != b"<heartbeat>":

@@ -46,8 +46,9 @@ def test_connect_read_write_and_errors(clusters):
             m0.write(0, b"x", offset=-1)
         assert issubclass(PageRangeError, IndexError) and issubclass(PageSizeError, ValueError)
 
-    # the same errors when only the daemon checks (a Memory that knows no limits)
-    with Memory(run.cluster.endpoint(0), timeout=5) as raw:
+    # the same errors when only the daemon checks (a Memory that knows no limits; the
+    # cluster gives it the client key)
+    with Memory(run.cluster.endpoint(0), timeout=5, cluster=run.cluster) as raw:
         with pytest.raises(PageRangeError, match=r"out of range 0\.\.4"):
             raw.read(5)
         with pytest.raises(PageSizeError, match="do not fit"):
@@ -84,7 +85,7 @@ def test_one_memory_shared_by_threads(clusters):
 
 def test_timeout_when_nothing_answers(tmp_path):
     path = tmp_path / "none.yaml"
-    path.write_text(yaml.safe_dump(cluster_dict()))
+    path.write_text(yaml.safe_dump(cluster_dict(security="none")))    # no keys to find
     with connect(str(path), 1, timeout=0.5) as mem:
         t0 = time.monotonic()
         with pytest.raises(IvyTimeout, match="within 0.5 s"):

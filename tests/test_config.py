@@ -57,6 +57,22 @@ def test_timing_defaults_when_absent(tmp_path):
     assert c.timing.op_timeout > 0 and c.page_size == 4096 and c.failback is True
 
 
+def test_security_defaults_to_curve_with_keys_beside_the_config(tmp_path):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "c.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    c = C.load(path)
+    assert (c.security, c.keys_dir) == ("curve", str(tmp_path / "sub" / ".keys" / "c"))
+    path.write_text(yaml.safe_dump(BASE | {"security": "none", "keys": "../k"}))
+    c = C.load(path)
+    assert c.security == "none" and c.keys_dir == str(tmp_path / "sub" / ".." / "k")
+    path.write_text(yaml.safe_dump(BASE | {"security": "tls"}))
+    with pytest.raises(C.ConfigError, match="security: must be one of curve, none, got 'tls'"):
+        C.load(path)
+    for c in map(C.load, SHIPPED):
+        assert c.security == "curve"
+
+
 BASE = {
     "pages": 5,
     "timing": {"retry_timeout": 0.5},

@@ -3,10 +3,10 @@ counters by exactly what they imply, a failover moves the failover counters and 
 gauges, and `ivy metrics` prints them."""
 from __future__ import annotations
 
-import zmq
 
 from conftest import ivy, wait_until
 from ivyzmq import scrape
+from ivyzmq.client import dealer
 from ivyzmq.metrics import address_of
 
 
@@ -53,9 +53,7 @@ def test_counters_move_by_exactly_what_the_operations_imply(clusters):
     assert diff(after, third, "primary", sent, type="Invalidate") == 1
     assert diff(after, third, "node2", "ivy_read_copies") == -1
 
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.linger = 0
-    sock.connect(run.cluster.endpoint(2))
+    sock = dealer(run.cluster, "node2")
     sock.send(b"not a message")
     wait_until(lambda: scrape.total(scrape.fetch(address_of(run.cluster, 2)),
                                     "ivy_bad_frames_total") == 1, 5, what="a bad frame counted")

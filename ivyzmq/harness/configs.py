@@ -28,7 +28,7 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"), *,
                  page_size: int = 4096, failback: bool = True, timing: str = "default",
                  own_addresses: bool = False, metrics: bool = False, replicas: int = 0,
-                 **overrides) -> dict:
+                 security: str = "curve", **overrides) -> dict:
     """A config as plain data. `timing` names a preset; keyword overrides change single
     timing values. With own_addresses (inside a fresh namespace) every daemon gets a
     127.0.0.x of its own and fixed ports; else free ports on 127.0.0.1. With metrics every
@@ -44,6 +44,7 @@ def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),
     timing_values = msgspec.structs.asdict(C.TIMING_PRESETS[timing]) | overrides
     data = {
         "pages": pages, "page_size": page_size, "replicas": replicas, "failback": failback,
+        "security": security,
         "timing": timing_values,
         "managers": [{"name": name, "endpoint": f"tcp://{h}:{p}", "heartbeat": f"tcp://{h}:{q}"}
                      for name, (h, p, q) in zip(managers, mgr)],

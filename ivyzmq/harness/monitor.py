@@ -77,7 +77,8 @@ class Monitor:
             t.join(timeout=self.timeout + 2)
 
     def _poll(self, name: str) -> None:
-        chan = Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx)
+        chan = Channel(self.cluster.endpoint(self.cluster.pid_of(name)), self.ctx,
+                       cluster=self.cluster)
         limit = time.monotonic() + MONITOR_LIMIT
         try:
             while not self._stop.is_set() and time.monotonic() < limit:

@@ -64,7 +64,7 @@ class ManagerDaemon(Daemon):
         pending = sum(rec.op is not None for rec in c.table)
         return P.StatusReply(name=self.name, kind="manager", role=c.role,
                              serving=c.serving, pending=pending, records=c.status_rows(),
-                             epoch=c.epoch, dead=c.dead_nodes())
+                             epoch=c.epoch, dead=c.dead_nodes(), security=self.security)
 
 
 def main(argv: list[str] | None = None) -> int:

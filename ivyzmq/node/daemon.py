@@ -81,7 +81,7 @@ class NodeDaemon(Daemon):
         pending = sum(st.pending is not None for st in self.core.pages)
         return P.StatusReply(name=self.name, kind="node", role=f"manager {self.core.manager}",
                              pending=pending, pages=self.core.status_rows(),
-                             epoch=self.core.epoch)
+                             epoch=self.core.epoch, security=self.security)
 
 
 def main(argv: list[str] | None = None) -> int:

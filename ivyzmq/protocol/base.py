@@ -29,7 +29,11 @@ class Msg(msgspec.Struct, tag=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class PeerMsg(Msg, kw_only=True):
-    """A message between the processes of the cluster: its sender must be one of them."""
+    """A message between the processes of the cluster: its sender must be one of them,
+    of the kind `sent_by` names ("manager" or "node"); under CURVE, the process whose key
+    the connection authenticated (docs/PROTOCOL.md section 10)."""
+
+    sent_by: ClassVar[str] = ""
 
 
 class ToolMsg(Msg, kw_only=True):

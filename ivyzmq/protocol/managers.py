@@ -17,6 +17,7 @@ Role = Literal["passive", "recovering", "active"]
 class Heartbeat(PeerMsg, kw_only=True):
     """Manager -> peers (PUB/SUB, may drop): I am alive, in this role, at this log position."""
 
+    sent_by = "manager"
     role: Role
     seq: int
     boot: int
@@ -64,18 +65,23 @@ class Replicate(PeerMsg, kw_only=True):
     """Active -> backups: the page records changed by step `seq` (and the node records,
     when a node was admitted or declared dead). Acknowledged."""
 
+    sent_by = "manager"
     seq: int
     changes: list[PageRec]
     members: list[Member] | None = None
 
 
 class ReplicateAck(PeerMsg, kw_only=True):
+    """Backup -> active: every step up to `seq` is applied."""
+
+    sent_by = "manager"
     seq: int
 
 
 class Snapshot(PeerMsg, kw_only=True):
     """Active -> a backup that is new or behind: the whole table as of `seq`."""
 
+    sent_by = "manager"
     seq: int
     pages: list[PageRec]
     members: list[Member] = []
@@ -84,6 +90,10 @@ class Snapshot(PeerMsg, kw_only=True):
 class SnapshotRequest(PeerMsg, kw_only=True):
     """Backup -> active: I missed changes, send me a snapshot."""
 
+    sent_by = "manager"
+
 
 class Handback(PeerMsg, kw_only=True):
     """Serving backup -> primary: you are caught up; take over (with a new epoch)."""
+
+    sent_by = "manager"

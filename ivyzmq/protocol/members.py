@@ -13,6 +13,7 @@ class NodeBeat(PeerMsg, kw_only=True):
     (`member`: admitted). `t` is the node's clock when sent: the serving manager echoes it
     in NodeBeatAck, and the node's lease for local hits runs from it."""
 
+    sent_by = "node"
     inc: int
     member: bool = False
     t: float = 0.0
@@ -22,6 +23,7 @@ class NodeBeatAck(PeerMsg, kw_only=True):
     """Serving manager -> member node: your beat sent at `t` arrived; serve local hits
     until t + lease."""
 
+    sent_by = "manager"
     t: float
 
 
@@ -29,6 +31,7 @@ class Admit(PeerMsg, kw_only=True):
     """Serving manager -> node: incarnation `inc` is a member now. fresh=False: an earlier
     incarnation of this node was a member and is dead; start with an empty memory."""
 
+    sent_by = "manager"
     inc: int
     fresh: bool = True
 
@@ -37,6 +40,7 @@ class Fenced(PeerMsg, kw_only=True):
     """Serving manager -> node: incarnation `inc` was declared dead. Drop every page and
     every operation, and join again as a new incarnation."""
 
+    sent_by = "manager"
     inc: int
 
 

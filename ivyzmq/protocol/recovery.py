@@ -12,6 +12,7 @@ class Recover(PeerMsg, kw_only=True):
     """New active manager -> every node: I serve from `epoch` on; report your page table.
     `boot` tells a re-sent Recover from one sent by a restarted manager at the same epoch."""
 
+    sent_by = "manager"
     boot: int = 0
 
 
@@ -48,6 +49,7 @@ class TableReport(PeerMsg, kw_only=True):
     newest term anyone `served` in was declared dead by that term's round. refused=True (no pages): your
     Recover's epoch is not newer than mine, which is in the header - pick a newer one."""
 
+    sent_by = "node"
     pages: list[PageReport]
     refused: bool = False
     inc: int = 0

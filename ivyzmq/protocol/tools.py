@@ -110,6 +110,7 @@ class StatusReply(ToolMsg, kw_only=True):
     records: list[RecordRow] = []
     pages: list[PageRow] = []
     dead: list[int] = []         # managers: nodes declared dead (and not back)
+    security: Literal["curve", "none"] = "none"    # what the daemon's sockets use
 
 
 # -- after a time-out: what does the page wait for? (never asked on the hot path) ------------
