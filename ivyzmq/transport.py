@@ -36,8 +36,11 @@ BAD_LOGGED = 20             # bad frames logged per connection; the rest are onl
 
 def max_frame(cluster: Cluster) -> int:
     """The largest frame a daemon takes (libzmq disconnects a peer that sends a larger one):
-    a page, or a header listing every page (a snapshot, a table report), with room."""
-    return max(cluster.page_size, cluster.pages * (96 + 12 * len(cluster.nodes))) + 65536
+    a page, or a header listing every page (a snapshot, a table report) at its largest -
+    every node in each page's copy set, queue and request ids - with room
+    (tests/test_security.py builds that snapshot)."""
+    per_page = 160 + 72 * len(cluster.nodes)
+    return max(cluster.page_size, cluster.pages * per_page) + 65536
 
 
 def make_socket(ctx: zmq.Context, kind: int, max_size: int = -1) -> zmq.Socket:

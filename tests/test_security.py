@@ -159,6 +159,21 @@ def test_own_keys_in_anothers_name_are_refused(secured):
     assert snapshot(run) == before
 
 
+@pytest.mark.parametrize("nodes,pages", [(3, 5), (10, 100), (40, 1000)])
+def test_the_largest_snapshot_fits_the_frame_limit(nodes, pages):
+    from ivyzmq.harness import configs
+    from ivyzmq import config as C
+    c = C.parse(configs.cluster_dict(nodes, pages))
+    big, everyone = 2 ** 63 - 1, list(range(nodes))
+    recs = [P.PageRec(page=p, owner=nodes - 1, copy_set=everyone, opseq=big,
+                      op=P.InFlight("write", 0, big, "invalidating", everyone),
+                      queue=[P.Req("write", n, big) for n in everyone],
+                      last_rid={n: big for n in everyone}, lost=True, holders=everyone)
+            for p in range(pages)]
+    frame = P.encode(P.Snapshot(sender=nodes, epoch=big, lc=big, seq=big, pages=recs))[0]
+    assert len(frame) <= max_frame(c) - 65536, (len(frame), max_frame(c))
+
+
 def rss_kib(os_pid: int) -> int:
     with open(f"/proc/{os_pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
