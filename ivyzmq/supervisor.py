@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -92,6 +91,7 @@ class Supervisor:
             "--log-level", self.log_level, "--log-format", self.log_format]
 
     def start(self, name: str) -> dict:
+        import subprocess       # here: `ivy read` and `ivy status` start nothing
         self.path.mkdir(parents=True, exist_ok=True)
         cmd = self.command(name)
         with open(self.path / f"{name}.out", "ab") as out:

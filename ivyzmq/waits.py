@@ -10,8 +10,9 @@ seconds. `explain` puts the answers into words; client.py does the asking.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
+
+import msgspec       # not dataclasses: that costs the client's import 10 ms (inspect)
 
 from ivyzmq import config as C
 from ivyzmq import protocol as P
@@ -23,8 +24,7 @@ Ask = Callable[[str, P.Msg], "P.Msg | None"]
 SILENT = "does not answer (paused or dead)"
 
 
-@dataclass(frozen=True)
-class Why:
+class Why(msgspec.Struct, frozen=True):
     """The line for the user, the daemon waited on (`peer`, a daemon name such as
     "node1" or "primary") and for how many seconds (`since`)."""
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import BIN, cluster_dict
 from ivyzmq import args as A
 from ivyzmq import cli
+from ivyzmq.deploy import Deployment
 from ivyzmq.harness import configs
 from ivyzmq.history import Op, save_ops
 
@@ -179,7 +180,7 @@ def test_a_left_out_page_count_fits_a_small_cluster(tmp_path, pages, expected):
 def test_up_only_naming_no_daemon_starts_nothing(capsys, monkeypatch, five, tmp_path, only):
     """`--only ,` is not `--only` left out: it would have started the whole cluster."""
     started = []
-    monkeypatch.setattr(cli.Deployment, "up", lambda self, names=None: started.append(names))
+    monkeypatch.setattr(Deployment, "up", lambda self, names=None: started.append(names))
     rc, out, err = ivy(capsys, "up", "--only", only, "-c", five, "--run-dir", tmp_path)
     assert (rc, out, started) == (2, "", [])
     assert err == (f"ivy up: --only {only!r} names no daemon (have: primary, backup, node0, "
