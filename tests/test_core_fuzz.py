@@ -100,7 +100,8 @@ def test_a_node_survives_any_sequence(steps, replicas):
         for p, st_ in enumerate(node.pages):
             assert not (st_.is_owner and p in node.rep), (p, node.rep)
             assert st_.access != RW or st_.is_owner, p
-            assert st_.access == NIL or node.data[p] is not None or st_.unacked, p
+            assert st_.access == NIL or node.data[p] is not None or st_.unacked or \
+                p not in node.pages, p          # untouched: reads are zeros (read_hit)
 
 
 MANAGER_MESSAGES = st.one_of(
@@ -299,6 +300,7 @@ def check_node_bounds(node: Node) -> None:
     assert len(node.outstanding) - len(requests) <= PAGES         # a confirmation a page
     assert node.in_progress == sum(len(s.local) for s in node.pages)
     assert set(node.rep) <= set(range(PAGES)) and set(node.syncing) <= set(range(PAGES))
+    assert set(node.pages.keys()) <= set(range(PAGES))     # touched pages of the memory
     for s in node.pages:
         assert len(s.deferred) <= 2 and len(s.unacked) <= NODES - 1
         assert len(set(s.holders)) == len(s.holders) and set(s.holders) <= {0, 2}
@@ -336,6 +338,7 @@ def check_manager_bounds(mgr: Manager) -> None:
     assert set(mgr.confirmed) <= nodes
     assert all(len(acks) <= 2 * PAGES for acks in mgr.confirmed.values())
     assert set(mgr.sent_at) <= set(range(PAGES)) and set(mgr.assigning) <= nodes
+    assert set(mgr.table.keys()) <= set(range(PAGES))      # records held apart
     assert set(mgr.members) == nodes and set(mgr.node_seen) == nodes
     assert len(mgr.problems) <= PROBLEMS_KEPT and len(mgr.held) <= HELD_LIMIT
 

@@ -117,8 +117,9 @@ def test_recovering_manager_acks_but_does_not_serve_until_every_node_reported():
     assert feed(m, req("read", 2, 1, 5)) == [("Ack", 2, 1, 5, False)]
     m.receive(1.7, P.TableReport(pages=initial_reports(3, 5, 0), sender=0, epoch=m.epoch))
     m.receive(1.7, P.TableReport(pages=initial_reports(3, 5, 1), sender=1, epoch=m.epoch - 1))
-    m.receive(1.7, P.TableReport(pages=initial_reports(3, 4, 2), sender=2, epoch=m.epoch))
-    assert m.role == "recovering"    # a stale-epoch report and a short table do not count
+    m.receive(1.7, P.TableReport(pages=initial_reports(3, 5, 2)[::-1], sender=2,
+                                 epoch=m.epoch))
+    assert m.role == "recovering"    # a stale-epoch report and pages out of order do not count
     m.tick(2.1)                      # Recover again to the nodes not yet heard
     assert sorted(x for x in sent(m) if x[0] == "Recover") == [("Recover", 1), ("Recover", 2)]
     for n in (1, 2):
@@ -460,7 +461,7 @@ def test_confirmations_recorded_between_two_ticks_are_bounded():
 def test_records_of_pages_not_in_the_table_are_ignored():
     m = passive(index=1)
     good = [P.PageRec(page=p, owner=p % 3) for p in range(5)]
-    for bad in (good[:4], good + good[:1], good[:4] + [P.PageRec(page=9, owner=0)]):
+    for bad in (good[::-1], good + good[:1], good[:4] + [P.PageRec(page=9, owner=0)]):
         m.receive(0.1, P.Snapshot(seq=1, pages=bad, sender=3, epoch=2))
         assert m.seq == 0 and [r.page for r in m.table] == list(range(5))
     m.receive(0.2, P.Snapshot(seq=1, pages=good, sender=3, epoch=2))
@@ -505,7 +506,7 @@ def test_fetched_records_of_pages_not_in_the_table_are_ignored():
     m.receive(0.1, P.Heartbeat(role="passive", seq=5, boot=7, sender=4, epoch=1))
     m.tick(0.2)
     assert m.role == "recovering" and m.fetching == 4
-    m.receive(0.3, P.Snapshot(seq=5, pages=[P.PageRec(page=0, owner=0)], sender=4, epoch=1))
+    m.receive(0.3, P.Snapshot(seq=5, pages=[P.PageRec(page=9, owner=0)], sender=4, epoch=1))
     assert m.fetching == 4 and len(m.table) == 5
     m.receive(0.4, P.Snapshot(seq=5, pages=[P.PageRec(page=p, owner=1) for p in range(5)],
                               sender=4, epoch=1))

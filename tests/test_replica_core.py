@@ -93,7 +93,8 @@ def test_node_messages_of_an_older_epoch_change_nothing():
     holder.receive(0.0, P.Recover(boot=1, sender=3, epoch=6))
     holder.drain()
     holder.receive(0.1, P.Update(page=0, version=(9, 9), sender=0, epoch=3), page(b"late"))
-    assert sent(holder, P.UpdateAck) == [] and holder.rep[0][1] == bytes(SIZE)
+    assert sent(holder, P.UpdateAck) == [] and holder.replica_version(0) == (0, 0)
+    assert 0 not in holder.pages          # untouched: zeros at (0, 0), as laid out
 
 
 def test_a_fenced_node_reports_a_syncing_write_as_possibly_applied():

@@ -25,6 +25,7 @@ from loguru import logger
 from ivyzmq import protocol as P
 from ivyzmq.bugs import check as check_bugs
 from ivyzmq.manager import pages
+from ivyzmq.manager.pages import Layout, Report, Table
 from ivyzmq.manager.holders import Holders
 from ivyzmq.manager.members import Members
 from ivyzmq.manager.replication import Replication, clone
@@ -56,11 +57,9 @@ class Manager(Members, Replication, Holders):
         self.dead_after = heartbeat_interval * liveness
         self.redrive_timeout = redrive_timeout
         self.failback = failback
-        owner_of = initial_owner or (lambda p: p % len(nodes))
         self.k = min(replicas, len(nodes) - 1)    # page replicas besides the owner
-        self.table = [P.PageRec(page=p, owner=owner_of(p),
-                                holders=P.initial_holders(owner_of(p), len(nodes), self.k))
-                      for p in range(pages)]
+        self.layout = Layout(pages, len(nodes), self.k, initial_owner)
+        self.table = Table(self.layout)    # records that may differ from the layout
         self.role = "passive"
         self.epoch = 0            # the term this manager serves in, or follows
         self.max_epoch = 0        # the highest epoch seen anywhere
@@ -71,7 +70,7 @@ class Manager(Members, Replication, Holders):
         self.replicas: dict[int, int] = {}    # backup -> highest seq it acknowledged
         self.held: deque[tuple[int, list]] = deque()
         self.held_since = 0.0
-        self.reports: dict[int, list[P.PageReport]] = {}
+        self.reports: dict[int, tuple[Report, int, bool]] = {}   # node -> (pages, inc, member)
         self.behind: dict[int, int] = {}     # reporter -> the epoch it was at
         self.newest_served = 0               # the newest term a reporter heard serving
         self.recover_sent = 0.0
@@ -138,22 +137,25 @@ class Manager(Members, Replication, Holders):
             self._direct(n, P.Recover(boot=self.boot))
 
     def _serve(self) -> None:
-        used = {} if "trust_replica" in self.bugs else self._usable_reports()
-        for n in [] if "trust_replica" in self.bugs else self._settle_members(used):
+        trust = "trust_replica" in self.bugs
+        used = {} if trust else self._usable_reports()
+        for n in [] if trust else self._settle_members(used):
             self._send(n, P.Fenced(inc=self.members[n].inc))
         live = sorted(used)
-        for rec in self.table:
-            self._dirty.add(rec.page)
-            if "trust_replica" in self.bugs:
-                self.sent_at[rec.page] = self._now
+        todo = sorted(self.table.keys()) if trust else self._to_reconcile(used)
+        for p in todo:
+            rec = self.table[p]
+            self._dirty.add(p)
+            if trust:
+                self.sent_at[p] = self._now
                 continue
-            reports = {n: r[rec.page] for n, r in used.items()}
+            reports = {n: r[p] for n, r in used.items()}
             for problem in pages.reconcile(rec, reports, self.k, live):
                 logger.error("manager {}: {}", self.pid, problem)
                 self.problems = self.problems[1 - PROBLEMS_KEPT:] + [problem]
             self._assign(rec, reports)
         self._settle_holders(len(live))     # owners learn their pages before any forward
-        for rec in [] if "trust_replica" in self.bugs else self.table:
+        for rec in [] if trust else (self.table[p] for p in todo):
             if rec.lost:
                 self._emit([m for q in rec.queue for m in pages.lost_reply(rec, q)])
                 rec.queue = []
@@ -213,10 +215,12 @@ class Manager(Members, Replication, Holders):
                 for q, acked in list(self.replicas.items()):
                     if acked < self.held[0][0]:
                         self._snapshot_to(q)
-            for rec in self.table:
-                if rec.op is not None and now - self.sent_at.get(rec.page, now) \
-                        >= self.redrive_timeout:
-                    self._emit(pages.pending_messages(rec), rec.page)
+            for p, sent in list(self.sent_at.items()):   # pages whose operations sent
+                rec = self.table[p]
+                if rec.op is None:
+                    del self.sent_at[p]
+                elif now - sent >= self.redrive_timeout:
+                    self._emit(pages.pending_messages(rec), p)
             if self._primary_is_back():
                 self.fire("primary_back")
             elif self.round_wanted:
@@ -281,8 +285,8 @@ class Manager(Members, Replication, Holders):
             if self.role == "active":
                 self._snapshot_to(q)
             elif self.role == "passive":     # a manager starting a term wants our records
-                self._direct(q, P.Snapshot(seq=self.seq, pages=[clone(r) for r in self.table],
-                                           members=self._members_msg()))
+                self._direct(q, P.Snapshot(seq=self.seq, members=self._members_msg(),
+                                           pages=[clone(r) for r in self.table.changed()]))
         elif isinstance(msg, (P.Replicate, P.Snapshot)):
             if self.role != "passive":
                 self.fire("newer_epoch")
@@ -309,8 +313,8 @@ class Manager(Members, Replication, Holders):
             if msg.refused and msg.epoch == self.epoch:
                 self.fire("refused")     # our own epoch from before a restart: pick anew
             elif self.role == "recovering" and msg.epoch == self.epoch and \
-                    len(msg.pages) == len(self.table):
-                self.reports[n] = (msg.pages, msg.inc, msg.member)
+                    pages.valid_pages([r.page for r in msg.pages], len(self.table)):
+                self.reports[n] = (Report(msg, self.layout), msg.inc, msg.member)
                 self.behind[n] = msg.was
                 self.newest_served = max(self.newest_served, msg.served)
                 if self._round_done():
@@ -382,17 +386,12 @@ class Manager(Members, Replication, Holders):
 
     def status_rows(self) -> list[P.RecordRow]:
         """The page records as a status reply shows them (shared by the daemon and tools)."""
-        return [self._row(r) for r in self.table]
-
-    @staticmethod
-    def _row(r: P.PageRec) -> P.RecordRow:
-        return P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost, list(r.holders))
+        return self.table.rows()
 
     def page_view(self, now: float, page: int) -> P.PageReply:
         """One page's record and operation, for a client explaining a time-out."""
-        r = self.table[page]
+        r = self.table.get(page) or self.layout.record(page)
         sent = self.sent_at.get(page) if r.op is not None else None
         return P.PageReply(page=page, role=self.role, serving=self.serving,
-                           record=self._row(r),
-                           op=r.op,
+                           record=pages.row(r), op=r.op,
                            sent=None if sent is None else now - sent, queue=list(r.queue))

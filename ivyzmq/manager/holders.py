@@ -39,7 +39,8 @@ class Holders:
         for n, msg in self.assigning.items():
             self._send(n, msg)
         self.assign_sent = self._now
-        short = self.k and any(len(r.holders) < self.k for r in self.table if not r.lost)
+        short = self.k and any(len(r.holders) < self.k for r in self.table.values()
+                               if not r.lost)      # a page as laid out has k holders
         self.short_with = live if short else None
 
     def _resend_assigns(self, now: float) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from loguru import logger
 
 from ivyzmq import protocol as P
+from ivyzmq.manager.pages import Table
 
 START_GRACE = 2.0      # a manager just started gives a node not heard yet this long (s)
 
@@ -189,6 +190,19 @@ class Members:
         return used or {n: r for n, (r, _, member) in self.reports.items()
                         if not member and not rec[n].inc and not rec[n].dead}
 
+    def _to_reconcile(self, used: dict) -> list[int]:
+        """The pages a round rebuilds: those whose record may differ from the layout, those
+        a node listed, and those laid out on a node that did not report as laid out (dead,
+        not heard, or with an emptied memory). On any other page the record and every
+        report are as laid out, and reconcile would leave the record as it is."""
+        todo = set(self.table.keys())
+        for r in used.values():
+            todo.update(r.keys())
+        odd = {n for n in self.nodes if n not in used or used[n].empty}
+        if odd:
+            todo.update(self.layout.pages_of(odd))
+        return sorted(todo)
+
     def _settle_members(self, used: dict[int, list[P.PageReport]]) -> list[int]:
         """After the recovery round: reporters become members, the others are dead.
         Returns the nodes newly found dead, whose pages the caller loses."""
@@ -251,7 +265,7 @@ class Members:
             return False
         if not self._fits(msg):
             return True
-        self.table, self.seq, self.fetching = list(msg.pages), msg.seq, None
+        self.table, self.seq, self.fetching = Table(self.layout, msg.pages), msg.seq, None
         self.records_epoch = msg.epoch
         self._apply_members(msg.members)
         if self._round_done():

@@ -17,6 +17,92 @@ Out = list[tuple[int, P.Msg]]
 NONE: frozenset[str] = frozenset()
 
 
+class Layout:
+    """The initial layout (docs/PROTOCOL.md section 1): page p owned by `owner_of(p)`, its
+    replicas on the k nodes after the owner (P.initial_holders)."""
+
+    def __init__(self, pages: int, nodes: int, k: int, owner_of=None):
+        self.pages, self.nodes, self.k = pages, nodes, k
+        self.owner_of = owner_of or (lambda p: p % nodes)
+        self.default = owner_of is None
+        self._holders = [P.initial_holders(o, nodes, k) for o in range(nodes)]
+
+    def holders(self, owner: int) -> list[int]:
+        """The initial holders of a page of `owner` (shared: copy before changing it)."""
+        return self._holders[owner]
+
+    def record(self, page: int) -> P.PageRec:
+        owner = self.owner_of(page)
+        return P.PageRec(page=page, owner=owner, holders=list(self._holders[owner]))
+
+    def report(self, page: int, node: int, empty: bool) -> P.PageReport:
+        owner = self.owner_of(page)
+        return P.base_report(page, node, owner, self._holders[owner], empty)
+
+    def pages_of(self, nodes: set[int]) -> list[int]:
+        """The pages whose initial owner or initial holders include one of `nodes`."""
+        owners = {o for o in range(self.nodes) if nodes & {o, *self._holders[o]}}
+        if self.default:
+            return [p for o in owners for p in range(o, self.pages, self.nodes)]
+        return [p for p in range(self.pages) if self.owner_of(p) in owners]
+
+
+class Table(dict):
+    """page -> PageRec of the records that may differ from the initial layout: any other
+    page's record is its initial one, made and kept when first asked for (`table[p]`; the
+    caller checks the range). len() and iteration cover every page, as a list would;
+    iteration keeps nothing (an untouched page's record is made afresh)."""
+
+    def __init__(self, layout: Layout, records=()):
+        super().__init__((r.page, r) for r in records)
+        self.layout = layout
+
+    def __missing__(self, page: int) -> P.PageRec:
+        rec = self[page] = self.layout.record(page)
+        return rec
+
+    def __len__(self) -> int:
+        return self.layout.pages
+
+    def __iter__(self):
+        get, record = self.get, self.layout.record
+        return (get(p) or record(p) for p in range(self.layout.pages))
+
+    def rows(self) -> list[P.RecordRow]:
+        """Every page's record as a status reply shows it."""
+        get, owner_of, holders = self.get, self.layout.owner_of, self.layout.holders
+        return [row(r) if (r := get(p)) is not None else
+                P.RecordRow(p, (o := owner_of(p)), [], False, holders(o))
+                for p in range(self.layout.pages)]
+
+    def changed(self) -> list[P.PageRec]:
+        """The records that differ from the initial layout, in page order."""
+        record = self.layout.record
+        return [r for p, r in sorted(self.items()) if r != record(p)]
+
+
+def row(r: P.PageRec) -> P.RecordRow:
+    return P.RecordRow(r.page, r.owner, list(r.copy_set), r.lost, list(r.holders))
+
+
+class Report(dict):
+    """One node's TableReport as page -> PageReport: the pages it listed; any other page
+    reads as its base (P.base_report), made afresh each time."""
+
+    def __init__(self, msg: P.TableReport, layout: Layout):
+        super().__init__((r.page, r) for r in msg.pages)
+        self.node, self.empty, self.layout = msg.sender, msg.empty, layout
+
+    def __missing__(self, page: int) -> P.PageReport:
+        return self.layout.report(page, self.node, self.empty)
+
+
+def valid_pages(pages: list[int], n: int) -> bool:
+    """Pages of a sparse table or report: in range, each once, in order."""
+    return all(a < b for a, b in zip(pages, pages[1:])) and \
+        (not pages or (0 <= pages[0] and pages[-1] < n))
+
+
 def _msg(cls, rec: P.PageRec, op: P.InFlight | P.Req, **extra) -> P.IvyMsg:
     return cls(page=rec.page, requester=op.requester, rid=op.rid, opseq=rec.opseq, **extra)
 

@@ -8,6 +8,7 @@ import msgspec
 from loguru import logger
 
 from ivyzmq import protocol as P
+from ivyzmq.manager.pages import Table, valid_pages
 
 HELD_LIMIT = 10_000    # held steps; beyond, the replicas behind them are dropped
 
@@ -56,10 +57,10 @@ class Replication:
                 del self.replicas[q]
 
     def _fits(self, msg: P.Replicate | P.Snapshot) -> bool:
-        """Records from a peer name pages of ours (a snapshot: each page once, in order)."""
+        """Records from a peer name pages of ours (a snapshot: each at most once, in order)."""
         whole = isinstance(msg, P.Snapshot)
         pages = [r.page for r in (msg.pages if whole else msg.changes)]
-        ok = pages == list(range(len(self.table))) if whole else \
+        ok = valid_pages(pages, len(self.table)) if whole else \
             all(0 <= p < len(self.table) for p in pages)
         if not ok:
             logger.warning("manager {} ignores {} of pages {} from manager {}", self.pid,
@@ -79,8 +80,10 @@ class Replication:
             self.held_since = self._now
 
     def _snapshot_to(self, q: int) -> None:
+        """The records that differ from the initial layout (every other page is as laid
+        out): a snapshot costs what the cluster has used, not its size."""
         self.replicas[q] = -1
-        snap = [clone(rec) for rec in self.table]
+        snap = [clone(rec) for rec in self.table.changed()]
         self._direct(q, P.Snapshot(seq=self.seq, pages=snap, members=self._members_msg()))
 
     def _apply(self, msg: P.Replicate | P.Snapshot) -> None:
@@ -88,7 +91,7 @@ class Replication:
         if not self._fits(msg):
             return
         if isinstance(msg, P.Snapshot):
-            self.table, self.seq, self.epoch = list(msg.pages), msg.seq, msg.epoch
+            self.table, self.seq, self.epoch = Table(self.layout, msg.pages), msg.seq, msg.epoch
             self._apply_members(msg.members)
             self.records_epoch = msg.epoch
         elif msg.epoch == self.epoch and msg.seq == self.seq + 1:

@@ -16,7 +16,7 @@ from ivyzmq.node.membership import Failure, Membership  # noqa: F401 (Done names
 from ivyzmq.node.replicas import Replicas
 from ivyzmq.node.state import (IN_PROGRESS_LIMIT, NIL, READ, RW, WORD, Done,  # noqa: F401
                                LocalOp, Outstanding, PageError, PageRangeError,
-                               PageSizeError, PageState, Send, apply, width)
+                               PageSizeError, Pages, PageState, Send, apply, width)
 from ivyzmq.bugs import check as check_bugs
 
 class Node(Membership, Replicas):
@@ -33,16 +33,19 @@ class Node(Membership, Replicas):
         self.page_size = page_size
         self.retry_timeout = retry_timeout
         self.silence_limit = retry_timeout * retries
-        owner_of = initial_owner or (lambda p: p % n_nodes)
-        self.pages = [PageState() for _ in range(pages)]
+        self.owner_of = initial_owner or (lambda p: p % n_nodes)
+        self.k = min(replicas, n_nodes - 1)      # page replicas besides the owner
         # data[p] is the page's bytes while this node has access, else None. Kept apart from
         # PageState so an embedded read hit is one list lookup (bytes are immutable, so a
         # reader on another thread sees either the old or the new page, never a torn one).
+        # A page nobody wrote holds the one shared `zero`, from when it is first touched
+        # (until then None: its reads go through `start`, which touches it).
         self.data: list[bytes | None] = [None] * pages
-        for p, st in enumerate(self.pages):
-            if owner_of(p) == pid:
-                st.is_owner, st.access = True, RW
-                self.data[p] = bytes(page_size)
+        self.zero = bytes(page_size)
+        self.rep: dict[int, tuple[tuple[int, int], bytes]] = {}   # see node/replicas.py
+        owned = PageState(is_owner=True, access=RW,
+                          holders=P.initial_holders(pid, n_nodes, self.k))
+        self.pages = Pages(pages, lambda p: self.owner_of(p) == pid, self._touch, owned)
         self.epoch = 0
         self.was_epoch = self.served_epoch = 0    # see P.TableReport
         self.manager = managers[0]
@@ -56,7 +59,22 @@ class Node(Membership, Replicas):
         self.out: list[Send] = []
         self.done: list[Done] = []
         self._init_membership(inc, lease, beat_interval)
-        self._init_replicas(replicas, owner_of)
+        self._init_replicas()
+
+    def _touch(self, page: int) -> PageState:
+        """A page's state when first touched: as laid out at start (docs/PROTOCOL.md
+        section 1: owner with ReadWrite and zeros, or a replica of zeros at version (0, 0)
+        on its initial holders), or empty once the node's memory was emptied."""
+        st = PageState()
+        if self.pages.empty:
+            return st
+        owner = self.owner_of(page)
+        if owner == self.pid:
+            st.is_owner, st.access, st.holders = True, RW, list(self.pages.owned.holders)
+            self.data[page] = self.zero
+        elif self.pid in P.initial_holders(owner, self.n_nodes, self.k):
+            self.rep[page] = ((0, 0), self.zero)
+        return st
 
     # -- outputs -----------------------------------------------------------------------------
 
@@ -91,7 +109,10 @@ class Node(Membership, Replicas):
 
     def read_hit(self, page: int) -> bytes | None:
         """The page's bytes if this node holds a copy (no protocol step needed), else None."""
-        return self.data[page]
+        data = self.data[page]
+        if data is None and page not in self.pages and self.pages.peek(page).is_owner:
+            return self.zero            # untouched, as laid out
+        return data
 
     def start(self, now: float, opid: int, kind: str, page: int, data: bytes = b"",
               offset: int = 0) -> None:
@@ -141,7 +162,7 @@ class Node(Membership, Replicas):
                     cls = P.ReadRequest if kind == "read" else P.WriteRequest
                     self._to_manager(now, cls(page=page, requester=self.pid, rid=rid))
                 return
-            st.local.popleft()
+            st.local.pop(0)
 
     def _fault_done(self, now: float, page: int, opseq: int) -> None:
         st = self.pages[page]
@@ -325,20 +346,33 @@ class Node(Membership, Replicas):
             self.manager, self.suspect, self.last_heard = msg.sender, None, now
             self._send(msg.sender, P.TableReport(pages=self.report(), inc=self.inc,
                                                  member=self.member, was=self.was_epoch,
-                                                 served=self.served_epoch))
+                                                 served=self.served_epoch,
+                                                 empty=self.pages.empty))
         else:
             logger.info("node {} refuses Recover of epoch {} from {} (at epoch {})",
                         self.pid, msg.epoch, msg.sender, self.epoch)
             self._send(msg.sender, P.TableReport(pages=[], refused=True))
 
     def report(self) -> list[P.PageReport]:
-        return [P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
-                             st.handoff, self.replica_version(p))
-                for p, st in enumerate(self.pages)]
+        """The pages whose state differs from their base (P.base_report), in page order:
+        only touched pages can."""
+        rows = []
+        for p in sorted(self.pages.keys()):
+            st = self.pages[p]
+            row = P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
+                               st.handoff, self.replica_version(p))
+            if row != self._base_report(p):
+                rows.append(row)
+        return rows
+
+    def _base_report(self, page: int) -> P.PageReport:
+        owner = self.owner_of(page)
+        return P.base_report(page, self.pid, owner,
+                             P.initial_holders(owner, self.n_nodes, self.k), self.pages.empty)
 
     def status_rows(self) -> list[P.PageRow]:
         """The page table as a status reply shows it (shared by the daemon and tools)."""
-        return [P.PageRow(p, st.is_owner, st.access, p in self.rep)
+        return [P.PageRow(p, st.is_owner, st.access, self.replica_version(p) is not None)
                 for p, st in enumerate(self.pages)]
 
     _from_manager = {

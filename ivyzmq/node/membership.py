@@ -52,7 +52,7 @@ class Membership:
         """What the local operations on `page` wait for at `now`, read-only: the pending
         fault and the manager it was sent to, or the lease, or admission (asked by a client
         after a time-out, never on the hot path). Times are seconds before `now`."""
-        st = self.pages[page]
+        st = self.pages.peek(page)
         renewed = self.lease_until - self.lease if self.lease and self.lease_until else None
         reply = P.WaitReply(page=page, waits="nothing", manager=self.manager,
                             queued=len(st.local),
@@ -92,7 +92,7 @@ class Membership:
 
     def _advance_all(self, now: float) -> None:
         self.want_lease = False
-        for p, st in enumerate(self.pages):
+        for p, st in list(self.pages.items()):     # an untouched page has no operation
             if st.local:
                 self._advance(now, p)
 
@@ -118,9 +118,9 @@ class Membership:
             return
         logger.warning("node {}: incarnation {} was declared dead; dropping every page and "
                        "joining again", self.pid, self.inc)
-        for st in self.pages:
+        for st in self.pages.values():
             if st.writing:      # its replicas may hold it: it may have taken effect
-                self.done.append((st.local.popleft().opid, None, Failure(
+                self.done.append((st.local.pop(0).opid, None, Failure(
                     P.ErrorCode.FENCED, f"node {self.pid} was declared dead while the write "
                     "reached its replicas; it may have taken effect", maybe=True)))
             self._fail_local(st, P.ErrorCode.FENCED, f"node {self.pid} was declared dead "
@@ -142,15 +142,17 @@ class Membership:
 
     def _fail_local(self, st, code: P.ErrorCode, text: str, peer: int | None = None) -> None:
         while st.local:
-            self.done.append((st.local.popleft().opid, None, Failure(code, text, peer)))
+            self.done.append((st.local.pop(0).opid, None, Failure(code, text, peer)))
 
     def _drop_pages(self) -> None:
-        """Forget every page (in place: an embedded reader holds the data list)."""
-        for p, st in enumerate(self.pages):
+        """Forget every page (in place: an embedded reader holds the data list); from now
+        on an untouched page is empty, not as laid out at start."""
+        for st in self.pages.values():
             st.is_owner, st.access, st.pending = False, "Nil", None
             st.handoff, st.handoff_data, st.opseq = None, None, 0
             st.version, st.holders, st.unacked, st.staged = (0, 0), [], [], None
             st.writing, st.grant, st.deferred = False, None, []
-            self.data[p] = None
+        self.pages.empty = True
+        self.data[:] = [None] * len(self.data)
         self.rep.clear()
         self.syncing.clear()

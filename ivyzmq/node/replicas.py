@@ -22,17 +22,11 @@ from ivyzmq.node.state import NIL, READ, RW
 class Replicas:
     """Replica state and handlers of a `Node` (see the module docstring)."""
 
-    def _init_replicas(self, k: int, owner_of) -> None:
-        zero = bytes(self.page_size)       # one object shared by every initial replica
-        # rep[p] = (version, bytes): this node holds a replica of page p.
-        self.rep: dict[int, tuple[tuple[int, int], bytes]] = {}
+    def _init_replicas(self) -> None:
+        # rep[p] = (version, bytes): this node holds a replica of page p. A page not yet
+        # touched (node/core.py `_touch`) holds the initial layout's: zeros at (0, 0) on
+        # the page's initial holders.
         self.syncing: dict[int, float] = {}     # page -> when its Updates were last sent
-        for p, st in enumerate(self.pages):
-            holders = P.initial_holders(owner_of(p), self.n_nodes, k)
-            if st.is_owner:
-                st.holders = holders
-            elif self.pid in holders:
-                self.rep[p] = ((0, 0), zero)
 
     # -- the owner's side --------------------------------------------------------------------
 
@@ -64,7 +58,7 @@ class Replicas:
             st.access, st.grant = st.grant, None
         if st.writing:
             st.writing = False
-            self.done.append((st.local.popleft().opid, st.result, None))
+            self.done.append((st.local.pop(0).opid, st.result, None))
         deferred, st.deferred = st.deferred, []
         for msg in deferred:
             self.receive(now, msg, None)
@@ -123,6 +117,9 @@ class Replicas:
             self._send(msg.sender, P.UpdateAck(page=msg.page, version=version))
 
     def replica_version(self, page: int) -> tuple[int, int] | None:
+        if page not in self.pages and not self.pages.empty:     # untouched: as laid out
+            holders = P.initial_holders(self.owner_of(page), self.n_nodes, self.k)
+            return (0, 0) if self.pid in holders else None
         held = self.rep.get(page)
         return None if held is None else held[0]
 

@@ -2,7 +2,6 @@
 a local operation that can never succeed."""
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -49,7 +48,7 @@ class PageState:
     confirming: int | None = None     # rid of the last confirmation sent (maybe outstanding)
     handoff: P.Handoff | None = None
     handoff_data: bytes | None = None
-    local: deque = field(default_factory=deque)
+    local: list = field(default_factory=list)     # LocalOps in arrival order (few)
     # replicas (node/replicas.py), for a page this node owns:
     version: tuple[int, int] = (0, 0)
     holders: list = field(default_factory=list)
@@ -59,6 +58,38 @@ class PageState:
     result: bytes | None = None       # what that op returns once synced (cas, add)
     grant: str | None = None          # access to take once synced (after a promotion)
     deferred: list = field(default_factory=list)  # forwards waiting for the sync
+
+
+class Pages(dict):
+    """page -> PageState of the pages a node has touched since its memory was laid out:
+    every other page is in its base state - the initial layout, or nothing at all once
+    the node's memory was emptied (`empty`) - made by `make(p)` and kept when first asked
+    for (`pages[p]`; the caller checks the range). len() and iteration cover every page,
+    as a list would; iteration keeps nothing and shows an untouched page as one of two
+    shared states, never to be changed (`owned`, `unowned`: the initial holders of a
+    node's pages are the same for every page it owns)."""
+
+    def __init__(self, n: int, owns, make, owned: PageState):
+        super().__init__()
+        self.n, self.owns, self.make, self.empty = n, owns, make, False
+        self.owned, self.unowned = owned, PageState()
+
+    def __missing__(self, page: int) -> PageState:
+        st = self[page] = self.make(page)
+        return st
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return (self.peek(p) for p in range(self.n))
+
+    def peek(self, page: int) -> PageState:
+        """The page's state, to read only (an untouched page's is shared)."""
+        st = self.get(page)
+        if st is not None:
+            return st
+        return self.owned if not self.empty and self.owns(page) else self.unowned
 
 
 @dataclass(slots=True)

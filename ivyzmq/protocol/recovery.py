@@ -43,14 +43,28 @@ class PageReport(msgspec.Struct, array_like=True):
     replica: tuple[int, int] | None = None    # the version of the replica held, if any
 
 
+def base_report(page: int, node: int, owner: int, holders: list[int],
+                empty: bool) -> PageReport:
+    """What `node` reports of a page a TableReport does not list: the page as laid out at
+    start (`owner` with ReadWrite, a replica at (0, 0) on its initial `holders`), or, once
+    the node's memory was `empty`ied, nothing."""
+    if empty or node != owner:
+        held = (0, 0) if not empty and node in holders else None
+        return PageReport(page, False, "Nil", 0, 0, None, None, held)
+    return PageReport(page, True, "ReadWrite", 0, 0)
+
+
 class TableReport(PeerMsg, kw_only=True):
     """Node -> recovering manager: my page table, faults in progress, pages in transit, as
-    incarnation `inc` (`member`: a manager admitted it). A node that did not reach the
-    newest term anyone `served` in was declared dead by that term's round. refused=True (no pages): your
-    Recover's epoch is not newer than mine, which is in the header - pick a newer one."""
+    incarnation `inc` (`member`: a manager admitted it) - the pages whose report differs
+    from `base_report` (of the layout, or `empty`), in page order. A node that did not
+    reach the newest term anyone `served` in was declared dead by that term's round.
+    refused=True (no pages): your Recover's epoch is not newer than mine, which is in the
+    header - pick a newer one."""
 
     sent_by = "node"
     pages: list[PageReport]
+    empty: bool = False     # the pages not listed are empty, not as laid out at start
     refused: bool = False
     inc: int = 0
     member: bool = False

@@ -55,7 +55,7 @@ def invariants(w: World, pages: Iterable[int] | None = None) -> None:
     for p in range(w.cfg.pages) if pages is None else pages:
         owners, writers, holders = [], [], []
         for n, nd in nodes.items():
-            st = nd.pages[p]
+            st = nd.pages.peek(p)        # touches nothing: the check changes no state
             if st.is_owner:
                 owners.append(n)
             if st.access != NIL:
@@ -67,8 +67,9 @@ def invariants(w: World, pages: Iterable[int] | None = None) -> None:
         if writers and (len(writers) > 1 or writers != owners or len(holders) > 1):
             raise InvariantError(f"page {p}: ReadWrite at {writers} while owners are "
                                  f"{owners} and {holders} have access")
-        if len({nodes[n].data[p] for n in holders}) > 1:
-            copies = {n: nodes[n].data[p].rstrip(b"\0").decode() for n in holders}
+        data = {n: nodes[n].data[p] or nodes[n].zero for n in holders}   # None: untouched
+        if len(set(data.values())) > 1:
+            copies = {n: d.rstrip(b"\0").decode() for n, d in data.items()}
             raise InvariantError(f"page {p}: copies differ {copies}")
     for n, nd in w.nodes.items():
         if nd.epoch < w.node_epoch[n]:
