@@ -61,21 +61,6 @@ class Node(Membership, Replicas):
         self._init_membership(inc, lease, beat_interval)
         self._init_replicas()
 
-    def _touch(self, page: int) -> PageState:
-        """A page's state when first touched: as laid out at start (docs/PROTOCOL.md
-        section 1: owner with ReadWrite and zeros, or a replica of zeros at version (0, 0)
-        on its initial holders), or empty once the node's memory was emptied."""
-        st = PageState()
-        if self.pages.empty:
-            return st
-        owner = self.owner_of(page)
-        if owner == self.pid:
-            st.is_owner, st.access, st.holders = True, RW, list(self.pages.owned.holders)
-            self.data[page] = self.zero
-        elif self.pid in P.initial_holders(owner, self.n_nodes, self.k):
-            self.rep[page] = ((0, 0), self.zero)
-        return st
-
     # -- outputs -----------------------------------------------------------------------------
 
     def drain(self) -> tuple[list[Send], list[Done]]:
@@ -352,28 +337,6 @@ class Node(Membership, Replicas):
             logger.info("node {} refuses Recover of epoch {} from {} (at epoch {})",
                         self.pid, msg.epoch, msg.sender, self.epoch)
             self._send(msg.sender, P.TableReport(pages=[], refused=True))
-
-    def report(self) -> list[P.PageReport]:
-        """The pages whose state differs from their base (P.base_report), in page order:
-        only touched pages can."""
-        rows = []
-        for p in sorted(self.pages.keys()):
-            st = self.pages[p]
-            row = P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
-                               st.handoff, self.replica_version(p))
-            if row != self._base_report(p):
-                rows.append(row)
-        return rows
-
-    def _base_report(self, page: int) -> P.PageReport:
-        owner = self.owner_of(page)
-        return P.base_report(page, self.pid, owner,
-                             P.initial_holders(owner, self.n_nodes, self.k), self.pages.empty)
-
-    def status_rows(self) -> list[P.PageRow]:
-        """The page table as a status reply shows it (shared by the daemon and tools)."""
-        return [P.PageRow(p, st.is_owner, st.access, self.replica_version(p) is not None)
-                for p, st in enumerate(self.pages)]
 
     _from_manager = {
         P.ReadForward: _on_read_forward, P.WriteForward: _on_write_forward,

@@ -1,7 +1,9 @@
 """A node's membership in the cluster (docs/PROTOCOL.md section 6): its incarnation, its
 admission by the serving manager, the beats that keep it alive in the managers' eyes, the
 lease under which it may answer local hits, and what it does when it is declared dead
-(fenced) or told that a page is lost. `Node` (node/core.py) inherits these methods.
+(fenced) or told that a page is lost; and the memory as laid out at start, which an
+emptied node no longer has (a page's state is made when first touched), with what a node
+reports of it to a recovery round and to tools. `Node` (node/core.py) inherits these methods.
 
 Why a lease: a manager declares a silent node dead and lets writes go on without it. A node
 that was only paused must not, on waking, serve a read from its old copy or write its old
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from ivyzmq import protocol as P
+from ivyzmq.node.state import NIL, RW, PageState
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +159,52 @@ class Membership:
         self.data[:] = [None] * len(self.data)
         self.rep.clear()
         self.syncing.clear()
+
+    # -- the memory as laid out, and what differs from it ----------------------------------
+
+    def _touch(self, page: int) -> PageState:
+        """A page's state when first touched: as laid out at start (docs/PROTOCOL.md
+        section 1: owner with ReadWrite and zeros, or a replica of zeros at version (0, 0)
+        on its initial holders), or empty once the node's memory was emptied."""
+        st = PageState()
+        if self.pages.empty:
+            return st
+        owner = self.owner_of(page)
+        if owner == self.pid:
+            st.is_owner, st.access, st.holders = True, RW, list(self.pages.owned.holders)
+            self.data[page] = self.zero
+        elif self.pid in P.initial_holders(owner, self.n_nodes, self.k):
+            self.rep[page] = ((0, 0), self.zero)
+        return st
+
+    def report(self) -> list[P.PageReport]:
+        """The pages whose state differs from their base (P.base_report), in page order:
+        only touched pages can."""
+        rows = []
+        for p in sorted(self.pages.keys()):
+            st = self.pages[p]
+            row = P.PageReport(p, st.is_owner, st.access, st.opseq, st.last_rid, st.pending,
+                               st.handoff, self.replica_version(p))
+            if row != self._base_report(p):
+                rows.append(row)
+        return rows
+
+    def _base_report(self, page: int) -> P.PageReport:
+        owner = self.owner_of(page)
+        return P.base_report(page, self.pid, owner,
+                             P.initial_holders(owner, self.n_nodes, self.k), self.pages.empty)
+
+    def status_rows(self) -> list[P.PageRow]:
+        """The page table as a status reply shows it (shared by the daemon and tools)."""
+        laid = not self.pages.empty     # untouched pages are as laid out (by their owner)
+        held = [laid and self.pid in P.initial_holders(o, self.n_nodes, self.k)
+                for o in range(self.n_nodes)]
+        get, owner_of, rows = self.pages.get, self.owner_of, []
+        for p in range(len(self.pages)):
+            st = get(p)
+            if st is not None:
+                rows.append(P.PageRow(p, st.is_owner, st.access, p in self.rep))
+            else:
+                own = laid and owner_of(p) == self.pid
+                rows.append(P.PageRow(p, own, RW if own else NIL, held[owner_of(p)]))
+        return rows
