@@ -275,6 +275,8 @@ def cmd_up(args, cluster):
     run = _run(args, cluster, log_level=args.log_level, log_format=args.log_format)
     names = _names(cluster, args.only)
     started = run.up(names)
+    if run.made_keys:
+        print(f"made CURVE keys for {', '.join(run.made_keys)} in {cluster.keys_dir}/")
     if not started:
         raise Fail(f"already running (see {run.procs.record_file}); `ivy down` stops it")
     print(f"started {', '.join(started)}; logs in {run.path}/")

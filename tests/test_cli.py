@@ -13,6 +13,8 @@ import yaml
 
 from conftest import BIN, cluster_dict, ivy, pid_gone, wait_until
 from ivyzmq import cli, programs
+from ivyzmq import config as C
+from ivyzmq import keys as K
 from ivyzmq import protocol as P
 
 
@@ -44,7 +46,9 @@ def test_up_twice_json_readouts_and_down(clusters):
 
     proc = ivy(run, "up")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("started " + ", ".join(names))
+    made, started = proc.stdout.splitlines()
+    assert made == f"made CURVE keys for {', '.join(names)}, client in {run.cluster.keys_dir}/"
+    assert started.startswith("started " + ", ".join(names))
     recs = run.procs.records()
     assert sorted(recs) == sorted(names)
     pids = sorted(rec["os_pid"] for rec in recs.values())
@@ -137,9 +141,11 @@ def test_up_only_starts_the_named_daemons(clusters):
 
 
 def _config(tmp_path: Path, name: str, **kw) -> Path:
+    """A config of a cluster that is not running (but has run: its keys exist)."""
     data = cluster_dict(**kw)
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data))
+    K.ensure(C.load(path))
     return path
 
 

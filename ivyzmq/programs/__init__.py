@@ -12,7 +12,7 @@ import importlib
 import json
 from types import ModuleType
 
-NAMES = ("workload", "homework", "experiment", "chaos", "check", "sim")
+NAMES = ("workload", "homework", "experiment", "chaos", "check", "sim", "keys")
 
 
 class Result:
