@@ -51,7 +51,7 @@ class Table(dict):
     """page -> PageRec of the records that may differ from the initial layout: any other
     page's record is its initial one, made and kept when first asked for (`table[p]`; the
     caller checks the range). len() and iteration cover every page, as a list would;
-    iteration keeps nothing (an untouched page's record is made afresh)."""
+    iteration keeps nothing (an untouched page's record is made afresh, to read only)."""
 
     def __init__(self, layout: Layout, records=()):
         super().__init__((r.page, r) for r in records)
@@ -65,8 +65,10 @@ class Table(dict):
         return self.layout.pages
 
     def __iter__(self):
-        get, record = self.get, self.layout.record
-        return (get(p) or record(p) for p in range(self.layout.pages))
+        """Every page's record, to read only (an untouched page's shares its holders)."""
+        get, owner_of, holders = self.get, self.layout.owner_of, self.layout.holders
+        return (get(p) or P.PageRec(page=p, owner=(o := owner_of(p)), holders=holders(o))
+                for p in range(self.layout.pages))
 
     def rows(self) -> list[P.RecordRow]:
         """Every page's record as a status reply shows it."""
