@@ -83,12 +83,15 @@ def cmd_write(args, cluster):
         with connect(cluster, args.node) as mem:
             mem.write_at(args.at, args.page.encode())
         return
-    if args.data is None or not args.page.isdigit():
+    if args.data is None:
         raise Fail("give PAGE DATA, or DATA with --at ADDRESS", 2)
-    page = int(args.page)
-    if page >= cluster.pages:
-        raise Fail(f"page {page} out of range 0..{cluster.pages - 1} ({args.config} has "
-                   f"{cluster.pages} pages)", 2)
+    try:
+        page = int(args.page)
+    except ValueError:
+        raise A.OptionError(f"page {args.page!r} is not a page number") from None
+    if not 0 <= page < cluster.pages:
+        raise A.OptionError(f"page {page} out of range 0..{cluster.pages - 1} ({args.config} "
+                            f"has {cluster.pages} pages)")
     with connect(cluster, args.node) as mem:
         mem.write(page, args.data.encode(), args.offset)
 
