@@ -129,7 +129,7 @@ def measure(workdir: Path, pages: int, failover: bool, timing: dict | None = Non
 
 def table(rows: list[dict]) -> str:
     base = rows[0]
-    lines = ["| pages | ivy up (s) | manager RSS (MiB) | B/page | node RSS (MiB) | B/page "
+    lines = ["| pages | up to serving (s) | manager RSS (MiB) | B/page | node RSS (MiB) | B/page "
              "| read fault (us) | failover (s) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         extra = r["pages"] - base["pages"]
