@@ -399,7 +399,7 @@ class Admin:
     def serving(self, timeout: float = 0.3) -> str | None:
         """The name of a manager that says it serves, if one does."""
         for m in self.cluster.managers:
-            reply = self.query(m.name, P.StatusQuery(), timeout)
+            reply = self.query(m.name, P.StatusQuery(rows=False), timeout)
             if reply is not None and reply.serving:
                 return m.name
         return None

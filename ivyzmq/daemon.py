@@ -118,7 +118,7 @@ class Daemon:
         if isinstance(msg, P.TraceQuery):
             self.transport.reply(ident, P.TraceReply(rows=self.transport.trace_rows(msg.clear)))
         elif isinstance(msg, P.StatusQuery):
-            self.transport.reply(ident, self.status())
+            self.transport.reply(ident, self.status(msg.rows))
         elif ident is not None:
             self.transport.reply(ident, P.ErrorReply(
                 error=f"{P.type_name(msg)} is not something a {self.kind} answers"))
@@ -129,5 +129,5 @@ class Daemon:
     def on_tick(self, now: float) -> None:
         raise NotImplementedError
 
-    def status(self) -> P.StatusReply:
+    def status(self, rows: bool = True) -> P.StatusReply:
         raise NotImplementedError

@@ -47,7 +47,7 @@ class Deployment:
     def wait_answering(self, names: list[str], timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         for name in names:
-            while self.admin.query(name, P.StatusQuery(), timeout=0.5) is None:
+            while self.admin.query(name, P.StatusQuery(rows=False), timeout=0.5) is None:
                 rec = self.procs.records().get(name)
                 if rec and not self.procs.ours(rec):
                     raise IvyError(f"{name} exited at start; see {self.path / (name + '.out')}")

@@ -73,7 +73,7 @@ class Lock:
     @staticmethod
     def _holder_dead(word: bytes, admin) -> bool:
         holder, name = holder_node(word), admin.serving()
-        reply = name and admin.query(name, P.StatusQuery())
+        reply = name and admin.query(name, P.StatusQuery(rows=False))
         return bool(reply) and holder is not None and holder in reply.dead
 
     def release(self) -> None:

@@ -102,7 +102,7 @@ def _membership(names: _Names, w: P.WaitReply, page: int) -> Why:
     else:
         head = f"page {page}: node {w.sender} is not admitted yet and waits for {mgr} " \
                "to admit it"
-    reply = names.ask(w.manager, P.StatusQuery())
+    reply = names.ask(w.manager, P.StatusQuery(rows=False))
     short = names.manager(w.manager)
     if reply is None:
         return Why(f"{head}; {short} {SILENT}", short, w.heard)
@@ -157,7 +157,7 @@ def _operation(names: _Names, w: P.WaitReply, reply: P.PageReply, head: str,
         head += f" and waits for {what}"
     others = [t for t in targets if t != w.sender]
     for t in others:
-        if names.ask(t, P.StatusQuery()) is None:
+        if names.ask(t, P.StatusQuery(rows=False)) is None:
             return Why(f"{head}; node {t} {SILENT}", names.daemon(t), since)
     if others:
         head += f"; node {others[0]} answers but has not done its part yet"

@@ -84,7 +84,7 @@ class Monitor:
             while not self._stop.is_set() and time.monotonic() < limit:
                 sent = time.monotonic()
                 try:
-                    reply = chan.request(P.StatusQuery(), timeout=self.timeout)[0]
+                    reply = chan.request(P.StatusQuery(rows=False), timeout=self.timeout)[0]
                 except IvyError:      # the channel is rebuilt after a time-out
                     reply = None
                 got = time.monotonic()

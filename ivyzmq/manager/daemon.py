@@ -59,11 +59,12 @@ class ManagerDaemon(Daemon):
         else:
             super().on_control(ident, msg, payload)
 
-    def status(self) -> P.StatusReply:
+    def status(self, rows: bool = True) -> P.StatusReply:
         c = self.core
-        pending = sum(rec.op is not None for rec in c.table)
+        pending = sum(rec.op is not None for rec in dict.values(c.table))   # touched only
         return P.StatusReply(name=self.name, kind="manager", role=c.role,
-                             serving=c.serving, pending=pending, records=c.status_rows(),
+                             serving=c.serving, pending=pending,
+                             records=c.status_rows() if rows else [],
                              epoch=c.epoch, dead=c.dead_nodes(), security=self.security)
 
 

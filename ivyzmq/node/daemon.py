@@ -77,10 +77,10 @@ class NodeDaemon(Daemon):
                                   peer=error.peer)
                 self.transport.reply(ident, reply, data)
 
-    def status(self) -> P.StatusReply:
-        pending = sum(st.pending is not None for st in self.core.pages)
+    def status(self, rows: bool = True) -> P.StatusReply:
+        pending = sum(st.pending is not None for st in dict.values(self.core.pages))
         return P.StatusReply(name=self.name, kind="node", role=f"manager {self.core.manager}",
-                             pending=pending, pages=self.core.status_rows(),
+                             pending=pending, pages=self.core.status_rows() if rows else [],
                              epoch=self.core.epoch, security=self.security)
 
 

@@ -76,7 +76,10 @@ class ClientReply(ToolMsg, kw_only=True):
 
 
 class StatusQuery(ToolMsg, kw_only=True):
-    """Tool -> any daemon: your page table and role."""
+    """Tool -> any daemon: your page table and role. rows=False: the role, epoch and dead
+    nodes only, without a row per page (a probe that stays cheap at a million pages)."""
+
+    rows: bool = True
 
 
 class RecordRow(msgspec.Struct, array_like=True):
