@@ -578,7 +578,9 @@ def test_handback_with_an_operation_half_done(clusters):
     round, which waits for node 1); node 1 resumes, with the backup's old-epoch forward and
     the primary's Recover in its inbox. The read completes with the right value, the
     primary serves a newer term, the readouts agree and the history is linearizable."""
-    run = clusters.make("handback-mid")
+    # Node 1 stays paused through the primary's restart: on a loaded machine that can take
+    # longer than the default 1.5 s after which a silent node is dead (section 6.1).
+    run = clusters.make("handback-mid", node_liveness=10.0)
     rec = Recorder(run)
     value = rec.write(1, 0, "one")                 # node 1 owns page 0
     assert run.procs.kill(PRIMARY)
