@@ -30,7 +30,8 @@ def test_quick_bench_reports_every_row(tmp_path):
                  "read fault, metrics on / off", "write hit at owner, replicas 0",
                  "write hit at owner, replicas 1", "write fault, replicas 1",
                  "cas hit at owner", "add hit at owner", "cas fault, 0 copies",
-                 "add fault, 0 copies", "lock hand-over"):
+                 "add fault, 0 copies", "lock hand-over", "read fault, curve / none",
+                 "write fault, curve / none"):
         assert what in names, f"no row for {what!r}"
     assert not any(r["name"].startswith("failover") for r in rows)   # not in a quick run
     if cdf:             # a CDF panel per latency row, each with both systems' samples
