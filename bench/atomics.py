@@ -15,7 +15,7 @@ from ivyzmq.sync import Lock
 
 from common import (ATOMIC_FAULT_PAGES, ATOMIC_HIT_PAGES, BLOCK, HIT_NODE, LOCK_NODES,
                     LOCK_PAGE, N_NODES, WRITERS, log, now_ns)
-from measure import interleaved, row
+from measure import alternate, interleaved, row
 
 HOLD = 0.001          # s the holder keeps the lock once the other client is waiting for it
 WAIT = 30.0           # s before a lock row gives up on a turn (a dead process fails the run)
@@ -97,13 +97,9 @@ def lock_block(make, n: int, out: list[float]) -> None:
 
 
 def _kind_row(clients: dict, kind: str, fault: bool, n: int) -> tuple[dict, tuple]:
-    state: dict = {"ours": {}, "raw": {}}
-
-    def block(who, m, out):
-        atomic_block(clients[who], state[who], kind, fault, m, out)
-    block("ours", 8 if fault else 20, [])
-    block("raw", 8 if fault else 20, [])
-    o, r = interleaved(block, n, BLOCK)
+    def step(client_of, state, m, out):
+        atomic_block(client_of, state, kind, fault, m, out)
+    o, r = alternate(step, clients, n, 8 if fault else 20)
     if fault:
         name, timed = f"{kind} fault, 0 copies [1 mgr]", \
             f"client->node ... ->client round trip of a {kind} that write-faults first"

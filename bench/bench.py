@@ -64,10 +64,10 @@ from loguru import logger
 from ivyzmq.client import embed
 
 from atomics import atomic_rows
-from common import BLOCK, EMBED_NODE, EMBED_PAGE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZE, PAGES, log
+from common import EMBED_NODE, EMBED_PAGE, HOT_PAGE, N_NODES, OWN_PAGE_BASE, PAGE_SIZE, PAGES, log
 from cpu import cpu_per_cycle, print_cpu
 from failover import failover_row
-from measure import (Clients, embedded_hit, embedded_row, interleaved, read_fault_block, row,
+from measure import (Clients, embedded_hit, embedded_row, alternate, read_fault_block, row,
                      write_fault_block)
 from metrics_cost import NAME as METRICS_ROW, metrics_row
 from ours import OurCluster
@@ -158,25 +158,15 @@ class Bench:
 
     def fault_rows(self, config: str) -> None:
         """The remote read fault, then write faults with 0, 1 and 4 read copies."""
-        state: dict = {"ours": {}, "raw": {}}
-
-        def rblock(who, k, out):
-            read_fault_block(self.clients[who], state[who], k, out)
-        rblock("ours", 20, [])
-        rblock("raw", 20, [])
-        o, r = interleaved(rblock, self.sizes.n_read, BLOCK)
+        o, r = alternate(read_fault_block, self.clients, self.sizes.n_read, 20)
         self.rows.append(row(f"read fault [{config}]",
                              "client->node ... ->client round trip of a read that faults", o, r))
         self.samples[self.rows[-1]["name"]] = (o, r)
         log(f"read fault [{config}] done")
         for copies in (0, 1, 4):
-            wstate: dict = {"ours": {}, "raw": {}}
-
-            def wblock(who, k, out, copies=copies, wstate=wstate):
-                write_fault_block(self.clients[who], wstate[who], copies, k, out)
-            wblock("ours", 8, [])
-            wblock("raw", 8, [])
-            o, r = interleaved(wblock, self.sizes.n_write, BLOCK)
+            def step(client_of, state, k, out, copies=copies):
+                write_fault_block(client_of, state, copies, k, out)
+            o, r = alternate(step, self.clients, self.sizes.n_write, 8)
             self.rows.append(row(f"write fault, {copies} copies [{config}]",
                                  "client->node ... ->client round trip of a write that faults",
                                  o, r))

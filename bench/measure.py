@@ -3,7 +3,7 @@ the raw baseline, through a client per node), the embedded read hit, and the alt
 of ours and raw blocks."""
 from __future__ import annotations
 
-from common import (COPY_HOLDERS, EMBED_PAGE, HIT_NODE, HIT_PAGE, PAGE_SIZE, PAGES, READ_OWNER,
+from common import (BLOCK, COPY_HOLDERS, EMBED_PAGE, HIT_NODE, HIT_PAGE, PAGE_SIZE, PAGES, READ_OWNER,
                     READ_PAGES, READER, WRITE_PAGES, WRITERS, now_ns, summary)
 
 
@@ -96,6 +96,19 @@ def embedded_hit(mem, batches: int, per: int = 100) -> tuple[dict, dict]:
         ours.append((t1 - t0) / 1000 / per)
         raw.append((t2 - t1) / 1000 / per)
     return summary(ours), summary(raw)
+
+
+def alternate(step, clients: dict, total: int, warm: int) -> tuple[list[float], list[float]]:
+    """`warm` untimed samples of ours and of raw, then their blocks in turn until each has
+    `total`: step(client_of, state, k, out) times k samples into out, with
+    `clients[who]` and a state of its own per system (which page is next, whose turn)."""
+    state: dict = {"ours": {}, "raw": {}}
+
+    def block(who, k, out):
+        step(clients[who], state[who], k, out)
+    block("ours", warm, [])
+    block("raw", warm, [])
+    return interleaved(block, total, BLOCK)
 
 
 def interleaved(block_fn, total: int, block: int) -> tuple[list[float], list[float]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from ivyzmq import scrape
 from ivyzmq.metrics import address_of
 
-from common import BLOCK, PAGE_SIZE, PAGES, log
-from measure import Clients, interleaved, read_fault_block, row
+from common import PAGE_SIZE, PAGES, log
+from measure import Clients, alternate, read_fault_block, row
 from ours import OurCluster
 
 NODES = 3
@@ -49,13 +49,7 @@ def metrics_row(workdir: Path, samples: int) -> tuple[dict, tuple[list, list]]:
         for c in (on, off):
             c.wait(names)
         thread = _scraper(on.cluster, stop)
-        state: dict = {"ours": {}, "raw": {}}
-
-        def block(who, k, out):
-            read_fault_block(clients[who], state[who], k, out)
-        block("ours", 20, [])
-        block("raw", 20, [])
-        o, r = interleaved(block, samples, BLOCK)
+        o, r = alternate(read_fault_block, clients, samples, 20)
         stop.set()
         thread.join(5)
         log(f"{NAME} done")

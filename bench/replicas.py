@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import BLOCK, N_NODES, PAGE_SIZE, PAGES, log
-from measure import Clients, interleaved, row, write_fault_block, write_hit_block
+from common import N_NODES, PAGE_SIZE, PAGES, log
+from measure import Clients, alternate, row, write_fault_block, write_hit_block
 from ours import OurCluster
 from raw_cluster import RawCluster
 
@@ -27,13 +27,7 @@ def fault_name(k: int) -> str:
 
 def hit_row(clients: dict, k: int, n: int) -> tuple[dict, tuple[list, list]]:
     """The write hit at the owner on the clusters of `clients` (which have replicas k)."""
-    state: dict = {"ours": {}, "raw": {}}
-
-    def block(who, m, out):
-        write_hit_block(clients[who], state[who], m, out)
-    block("ours", 20, [])
-    block("raw", 20, [])
-    o, r = interleaved(block, n, BLOCK)
+    o, r = alternate(write_hit_block, clients, n, 20)
     log(f"{hit_name(k)} done")
     timed = "client->node ... ->client round trip of a write the node owns" + (
         f": the page to {k} holders and their acks first" if k else "")
@@ -42,13 +36,9 @@ def hit_row(clients: dict, k: int, n: int) -> tuple[dict, tuple[list, list]]:
 
 def fault_row(clients: dict, k: int, n: int) -> tuple[dict, tuple[list, list]]:
     """The write fault with no read copies on the clusters of `clients` (replicas k)."""
-    state: dict = {"ours": {}, "raw": {}}
-
-    def block(who, m, out):
-        write_fault_block(clients[who], state[who], 0, m, out)
-    block("ours", 8, [])
-    block("raw", 8, [])
-    o, r = interleaved(block, n, BLOCK)
+    def step(client_of, state, m, out):
+        write_fault_block(client_of, state, 0, m, out)
+    o, r = alternate(step, clients, n, 8)
     log(f"{fault_name(k)} done")
     return row(fault_name(k), "client->node ... ->client round trip of a write that faults: "
                f"the new owner sends the page to {k} holders and waits for their acks", o, r), \

@@ -30,18 +30,12 @@ from common import PAGE_SIZE, log, now_ns  # noqa: E402
 from ours import TIMING_OVERRIDES, OurCluster  # noqa: E402
 
 from ivyzmq import protocol as P  # noqa: E402
+from ivyzmq.supervisor import resident_bytes  # noqa: E402
 
 NODES = 10
 READS = 200               # read faults timed per size
 DEFAULT_TIMING: dict = {}  # the preset as shipped (failover: heartbeats 0.5 s, dead 1.5 s)
 UP_TIMEOUT = 120.0
-
-
-def rss_bytes(os_pid: int) -> int:
-    for line in Path(f"/proc/{os_pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def _read_faults(c: OurCluster, pages: int) -> float:
@@ -116,8 +110,8 @@ def measure(workdir: Path, pages: int, failover: bool, timing: dict | None = Non
         up = _up(c)
         _backup_follows(c, 0)
         pids = c.os_pids()
-        row = {"pages": pages, "up_s": up, "manager_rss": rss_bytes(pids["primary"]),
-               "node_rss": statistics.median(rss_bytes(pids[f"node{n}"])
+        row = {"pages": pages, "up_s": up, "manager_rss": resident_bytes(pids["primary"]),
+               "node_rss": statistics.median(resident_bytes(pids[f"node{n}"])
                                              for n in range(NODES))}
         row["read_fault_us"] = _read_faults(c, pages)
         row["failover_s"] = _failover(c, pages) if failover else None

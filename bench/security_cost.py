@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from common import BLOCK, PAGE_SIZE, PAGES, log
-from measure import Clients, interleaved, read_fault_block, row, write_fault_block
+from common import PAGE_SIZE, PAGES, log
+from measure import Clients, alternate, read_fault_block, row, write_fault_block
 from ours import OurCluster
 
 NODES = 4            # the read fault's reader and owner, the write fault's two writers
@@ -31,19 +31,11 @@ def security_rows(workdir: Path, n_read: int, n_write: int) -> tuple[list[dict],
             c.start(names)
         for c in (curve, none):
             c.wait(names)
-        rstate: dict = {"ours": {}, "raw": {}}
-        wstate: dict = {"ours": {}, "raw": {}}
+        ro, rr = alternate(read_fault_block, clients, n_read, 20)
 
-        def rblock(who, k, out):
-            read_fault_block(clients[who], rstate[who], k, out)
-
-        def wblock(who, k, out):
-            write_fault_block(clients[who], wstate[who], 0, k, out)
-        for block, warm in ((rblock, 20), (wblock, 8)):
-            block("ours", warm, [])
-            block("raw", warm, [])
-        ro, rr = interleaved(rblock, n_read, BLOCK)
-        wo, wr = interleaved(wblock, n_write, BLOCK)
+        def step(client_of, state, k, out):
+            write_fault_block(client_of, state, 0, k, out)
+        wo, wr = alternate(step, clients, n_write, 8)
         log("security rows done")
         rows = [row(READ_NAME, "read fault round trip, CURVE on every socket / none", ro, rr),
                 row(WRITE_NAME, "write fault round trip (no copies), CURVE / none", wo, wr)]

@@ -34,6 +34,17 @@ def process_alive(os_pid: int, *needles: bytes) -> bool:
     return all(n in cmd for n in needles)
 
 
+def resident_bytes(os_pid: int) -> int:
+    """The process's resident memory (VmRSS), 0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{os_pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _script(name: str) -> list[str]:
     """The console script beside this interpreter, else the module run by it."""
     exe = Path(sys.executable).parent / name

@@ -54,6 +54,9 @@ class Transport:
     def __init__(self, cluster: Cluster, pid: int, ctx: zmq.Context | None = None):
         self.cluster, self.pid = cluster, pid
         self.n_processes = len(cluster.nodes) + len(cluster.managers)
+        # Per process id, what the receive path checks a sender against (every message).
+        self.names = [cluster.name(p) for p in range(self.n_processes)]
+        self.roles = ["node"] * len(cluster.nodes) + ["manager"] * len(cluster.managers)
         self.ctx = ctx or zmq.Context.instance()
         self.max_frame = max_frame(cluster)
         self.keys = K.for_process(cluster, cluster.name(pid))
@@ -201,11 +204,11 @@ class Transport:
         sender = msg.sender
         if not 0 <= sender < self.n_processes:
             return f"sender {sender} is no process of the cluster"
-        role = "node" if sender < len(self.cluster.nodes) else "manager"
+        role = self.roles[sender]
         if msg.sent_by != role:
             return f"a {msg.sent_by} sends it, and sender {sender} is a {role}"
-        if user is not None and user != self.cluster.name(sender):
-            return f"it claims sender {self.cluster.name(sender)}"
+        if user is not None and user != self.names[sender]:
+            return f"it claims sender {self.names[sender]}"
         return None
 
     def _decode(self, ident: bytes, frames: list[bytes]):

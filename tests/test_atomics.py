@@ -95,9 +95,15 @@ def _adders(run, page: int, per: int, returned: list, errors: list) -> list[thre
     return [threading.Thread(target=work, args=(i % n,)) for i in range(10)]
 
 
-def _run(threads: list[threading.Thread], timeout: float) -> None:
+def _run(threads: list[threading.Thread], timeout: float, kill=None) -> None:
+    """Start the threads and join them; with kill = (run, condition, what), kill -9 the
+    primary once the condition holds."""
     for t in threads:
         t.start()
+    if kill is not None:
+        run, cond, what = kill
+        wait_until(cond, 60, what)
+        assert run.procs.kill("primary")
     for t in threads:
         t.join(timeout)
 
@@ -115,13 +121,8 @@ def test_ten_clients_on_ten_nodes_add_to_one_counter(ten):
 def test_adds_through_a_primary_kill(ten):
     run = ten
     returned, unknown = [], []
-    threads = _adders(run, 3, 60, returned, unknown)
-    for t in threads:
-        t.start()
-    wait_until(lambda: len(returned) >= 100, 60, "100 adds before the kill")
-    assert run.procs.kill("primary")
-    for t in threads:
-        t.join(120)
+    _run(_adders(run, 3, 60, returned, unknown), 120,
+         kill=(run, lambda: len(returned) >= 100, "100 adds before the kill"))
     with connect(run.cluster, 0) as mem:
         final = Counter(mem, 3).value()
     assert len(set(returned)) == len(returned)               # no value returned twice
@@ -169,13 +170,8 @@ def test_lock_gives_mutual_exclusion_through_a_primary_kill(run):
                 finally:
                     lock.release()
             done.append(node)
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    wait_until(lambda: len(entered) >= 10, 60, "10 critical sections before the kill")
-    assert run.procs.kill("primary")
-    for t in threads:
-        t.join(180)
+    _run([threading.Thread(target=work, args=(n,)) for n in range(4)], 180,
+         kill=(run, lambda: len(entered) >= 10, "10 critical sections before the kill"))
     assert sorted(done) == [0, 1, 2, 3]
     with connect(run.cluster, 4) as mem:
         assert int.from_bytes(mem.read(1)[:8], "little") == len(entered) == 60

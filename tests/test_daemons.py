@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 
-import zmq
 
 from conftest import ivy, wait_until
 from ivyzmq import protocol as P

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import zmq
 
-from ivyzmq import protocol as P
 from ivyzmq.client import dealer
 from ivyzmq.harness.agreement import problems
 from ivyzmq.harness.garbage import Garbage
@@ -35,7 +33,7 @@ def fuzz(cluster, frames: int, seed: int, stop: threading.Event) -> dict[str, in
             try:
                 sock.send_multipart(gen.frames(), zmq.NOBLOCK)
             except zmq.Again:
-                time.sleep(0.01)        # the daemon is behind: let it catch up
+                sock.poll(100, zmq.POLLOUT)     # the daemon is behind: until it has room
             for name, s in socks.items():
                 while s.poll(0):
                     s.recv_multipart()

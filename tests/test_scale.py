@@ -4,14 +4,10 @@ Real daemons on loopback, 10 nodes, a primary and a backup, replicas 1, CURVE on
 from __future__ import annotations
 
 from ivyzmq.client import connect
+from ivyzmq.supervisor import resident_bytes
 
 PAGES = 1_000_000
 RSS_BOUND_MIB = 120      # a daemon's resident memory with a million pages, few touched
-
-
-def rss_mib(os_pid: int) -> float:
-    with open(f"/proc/{os_pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 def test_a_million_pages_start_serve_and_fail_over(clusters):
@@ -23,7 +19,8 @@ def test_a_million_pages_start_serve_and_fail_over(clusters):
         assert m8.read(last).rstrip(b"\0") == b"the last page"
         assert m8.read(middle) == bytes(c.page_size)      # never written: zeros
         m8.write(middle, b"middle")
-    rss = {name: rss_mib(rec["os_pid"]) for name, rec in run.procs.running().items()}
+    rss = {name: resident_bytes(rec["os_pid"]) / 2 ** 20
+           for name, rec in run.procs.running().items()}
     assert max(rss.values()) < RSS_BOUND_MIB, rss
 
     assert run.procs.kill("primary")

@@ -19,6 +19,7 @@ import zmq
 from ivyzmq import keys as K
 from ivyzmq import protocol as P
 from ivyzmq.client import connect, dealer
+from ivyzmq.supervisor import resident_bytes
 from ivyzmq.transport import max_frame
 
 from conftest import BIN, ivy, wait_until
@@ -39,15 +40,22 @@ def forged(cluster, epoch: int) -> list[tuple[str, list[bytes]]]:
     ]
 
 
-def intruder(ctx, endpoint: str, server_key: bytes | None) -> zmq.Socket:
-    """A DEALER with no keys (server_key None), or with a fresh pair of its own."""
-    sock = ctx.socket(zmq.DEALER)
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+
+
+def intruder(ctx, endpoint: str, server_key: bytes | None, kind: int = zmq.DEALER,
+             pair: tuple[bytes, bytes] | None = None):
+    """A socket with no keys (server_key None), or with a pair of its own (`pair`, or a
+    fresh one), and the monitor that tells when its handshake has failed."""
+    sock = ctx.socket(kind)
     sock.linger = 0
     if server_key is not None:
-        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+        sock.curve_publickey, sock.curve_secretkey = pair or zmq.curve_keypair()
         sock.curve_serverkey = server_key
+    monitor = sock.get_monitor_socket(HANDSHAKE_FAILED)
     sock.connect(endpoint)
-    return sock
+    return sock, monitor
 
 
 def snapshot(run) -> tuple[dict, dict]:
@@ -77,30 +85,30 @@ def test_intruders_change_nothing_and_are_logged_once(secured):
     ctx = zmq.Context.instance()
     keys = K.client_keys(c)
     socks = []
-    for name in c.daemon_names():
-        endpoint = c.endpoint(c.pid_of(name))
-        for server_key in (None, keys.public[name]):
-            sock = intruder(ctx, endpoint, server_key)
+    for name in c.daemon_names():       # each intruder twice, so that "once" is tested
+        endpoint, pair = c.endpoint(c.pid_of(name)), zmq.curve_keypair()
+        for server_key in (None, None, keys.public[name], keys.public[name]):
+            sock, monitor = intruder(ctx, endpoint, server_key, pair=pair)
             for _, frames in forged(c, before[0]["primary"]):
                 sock.send_multipart(frames, zmq.NOBLOCK)
-            socks.append(sock)
+            socks.append((sock, monitor))
     # An intruder that subscribes to a manager's heartbeats gets nothing either.
-    sub = ctx.socket(zmq.SUB)
-    sub.linger = 0
+    sub, monitor = intruder(ctx, c.managers[0].heartbeat, keys.public["primary"], zmq.SUB)
     sub.subscribe(b"")
-    sub.curve_publickey, sub.curve_secretkey = zmq.curve_keypair()
-    sub.curve_serverkey = keys.public["primary"]
-    sub.connect(c.managers[0].heartbeat)
+    socks.append((sub, monitor))
 
     def refused_everywhere():
         return all(re.search(r"from 127\.0\.0\.1:\d+ at \w+: it does not speak CURVE",
                              log_of(run, n)) and "is not one of those" in log_of(run, n)
                    for n in c.daemon_names())
     wait_until(refused_everywhere, 10, what="every daemon logs both intruders")
-    time.sleep(1.0)    # the intruders keep retrying (libzmq reconnects every 100 ms)
+    failed = set()
+    wait_until(lambda: failed.update(i for i, (_, m) in enumerate(socks) if m.poll(0))
+               or len(failed) == len(socks), 10, what="every intruder's handshake failed")
     assert not sub.poll(100), "an unknown key received a heartbeat"
     assert "at primary heartbeats: CURVE key" in log_of(run, "primary")
-    for sock in socks + [sub]:
+    for sock, monitor in socks:
+        monitor.close()
         sock.close()
 
     for name in c.daemon_names():
@@ -174,11 +182,6 @@ def test_the_largest_snapshot_fits_the_frame_limit(nodes, pages):
     assert len(frame) <= max_frame(c) - 65536, (len(frame), max_frame(c))
 
 
-def rss_kib(os_pid: int) -> int:
-    with open(f"/proc/{os_pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
 FLOOD = 100_000               # garbage frames, spread over every daemon of the cluster
 RSS_BOUND_KIB = 64 * 1024     # what the flood may add to a daemon's resident memory
 
@@ -187,7 +190,7 @@ def test_oversized_frames_and_a_flood_leave_daemons_serving_and_bounded(secured)
     run, c = secured, secured.cluster
     limit = max_frame(c)
     pids = {name: rec["os_pid"] for name, rec in run.procs.running().items()}
-    rss = {name: rss_kib(pid) for name, pid in pids.items()}
+    rss = {name: resident_bytes(pid) // 1024 for name, pid in pids.items()}
     socks = {name: dealer(c, name) for name in c.daemon_names()}
     # A write ten times the frame limit: the connection is cut before it is read, so it
     # is never answered (a node would say "do not fit", a manager "not something...").
@@ -200,22 +203,26 @@ def test_oversized_frames_and_a_flood_leave_daemons_serving_and_bounded(secured)
     # Each daemon answers the flood (ErrorReply), dropping the answers this reader is too
     # slow for: ask for the status until every daemon has answered that too.
     pending, deadline, asked = dict(socks), time.monotonic() + 120, 0.0
+    poller = zmq.Poller()
+    for sock in pending.values():
+        poller.register(sock, zmq.POLLIN)
     while pending:
         assert time.monotonic() < deadline, f"{sorted(pending)} stopped answering"
         if time.monotonic() - asked > 1.0:
             for sock in pending.values():
                 sock.send_multipart(P.encode(P.StatusQuery()))
             asked = time.monotonic()
+        readable = dict(poller.poll(100))
         for name, sock in list(pending.items()):
-            while sock.poll(0):
+            while sock in readable and sock.poll(0):
                 reply = P.decode(sock.recv_multipart())[0]
                 assert getattr(reply, "cid", None) != 77 and "ClientWrite" not in str(reply)
                 if isinstance(reply, P.StatusReply):
+                    poller.unregister(sock)
                     pending.pop(name).close()
                     break
-        time.sleep(0.01)
     for name, pid in pids.items():
-        grown = rss_kib(pid) - rss[name]
+        grown = resident_bytes(pid) // 1024 - rss[name]
         assert grown < RSS_BOUND_KIB, f"{name} grew {grown} KiB"
         assert log_of(run, name).count("bad frame from") <= 2 * 20, name
     assert "closed (the peer closed it, or sent a frame over" in log_of(run, "primary")
