@@ -54,18 +54,24 @@ def clusters(tmp_path):
     c.stop_all()
 
 
-def wait_until(cond, timeout: float = 10.0, what="condition", interval: float = 0.02):
-    """Poll `cond` until it returns something true (returned) or fail after `timeout` s.
-    `what` names the condition in the failure, or is a callable that describes it then."""
+def poll_until(cond, timeout: float, interval: float = 0.02):
+    """Poll `cond` until it returns something true (returned) or `timeout` s pass (None)."""
     deadline = time.monotonic() + timeout
     while True:
         value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            text = what() if callable(what) else what
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {text}")
+        if value or time.monotonic() > deadline:
+            return value or None
         time.sleep(interval)  # poll
+
+
+def wait_until(cond, timeout: float = 10.0, what="condition", interval: float = 0.02):
+    """Poll `cond` until it returns something true (returned) or fail after `timeout` s.
+    `what` names the condition in the failure, or is a callable that describes it then."""
+    value = poll_until(cond, timeout, interval)
+    if value is None:
+        text = what() if callable(what) else what
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {text}")
+    return value
 
 
 def ivy(run: Deployment, *args, timeout: float = 60.0) -> subprocess.CompletedProcess:
