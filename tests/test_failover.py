@@ -9,13 +9,13 @@ is recorded as a workload-style `Op` and each test checks its history for linear
 
 How a kill is landed at one step of an operation: the config's `step_delay` (D) makes a
 manager linger D seconds after each step that changed its table - it has sent that step's
-Replicate to the backup, holds the step's own messages until the backup acknowledges, and
-reads nothing from its inbox (acknowledgement and status queries included) until D is over.
-So:
+Replicate to the backup and the step's own messages (a page step's go out at once,
+docs/PROTOCOL.md section 4.1), and reads nothing from its inbox (acknowledgements and status
+queries included) until D is over. So:
 - "busy" (a status query unanswered within 0.1 s) right after a request was sent means the
-  manager took the step, replicated it, and sits on its messages: a kill less than D after
-  the request's start lands between replicating and acting, and any request that reaches the
-  manager meanwhile waits unprocessed in its inbox.
+  manager took the step, replicated it and acted on it: a kill less than D after the
+  request's start lands before the backup's acknowledgement is read, and any request that
+  reaches the manager meanwhile waits unprocessed in its inbox.
 - To kill after a message went out but before its receiver acted on it, the receiver is paused
   (SIGSTOP) first; the message is seen in the sender's trace, the primary is killed, and the
   receiver is resumed only once the backup is recovering, so the stale message and the backup's
@@ -337,14 +337,15 @@ class Step:
 
 def read_inbox(s: Step) -> dict[int, str]:
     """Two reads at once. Node 0's read of page 2 has been taken by the primary (page
-    locked, op replicated to the backup, ReadForward held back): the primary dies between
-    replicating and acting. Node 2's ReadRequest for page 0 arrived while the primary
-    lingers in that step: it dies with the request unprocessed in its inbox.
+    locked, op replicated to the backup, ReadForward sent with it): the primary dies before
+    it reads the backup's acknowledgement. Node 2's ReadRequest for page 0 arrived while the
+    primary lingers in that step: it dies with the request unprocessed in its inbox.
     Landed: the primary stopped answering after node 0's read started, and the kill comes
     less than D after that start, so the primary was still inside that step's delay. Not
     observable: whether node 2's request was in the kernel or already in the zmq queue
     (loopback delivery takes microseconds), and whether the backup had applied the
-    Replicate or only received it. Evidence afterwards: the backup sent both ReadForwards."""
+    Replicate or only received it. Evidence afterwards: the backup sent node 2's
+    ReadForward."""
     t0 = time.monotonic()
     s.start(0, 2, "read", expect="")
     wait_until(lambda: busy(s.run, PRIMARY), 5, "the primary to linger after node 0's read")
@@ -352,7 +353,6 @@ def read_inbox(s: Step) -> dict[int, str]:
     wait_until(lambda: s.sent("node2", "ReadRequest"), 5, "node 2's ReadRequest")
     s.landed(t0, s.kill(), "node 0's read started")
     s.results()
-    assert s.sent(BACKUP, "ReadForward", page=2, to=2, requester=0)
     assert s.sent(BACKUP, "ReadForward", to=1, requester=2)
     return {0: s.value, 2: ""}
 
@@ -390,10 +390,10 @@ def read_in_transit(s: Step) -> dict[int, str]:
 
 def write_inbox(s: Step) -> dict[int, str]:
     """Two writes at once. Node 0's write of page 2 has been taken by the primary (page
-    locked, op replicated, WriteForward held back): it dies between replicating and acting.
-    Node 2's WriteRequest for page 0 (copies at nodes 0 and 2) arrived while the primary
-    lingers in that step: it dies with the request unprocessed. Landed as in read_inbox.
-    Evidence afterwards: the backup sent node 0's WriteForward and node 2's Invalidate."""
+    locked, op replicated, WriteForward sent with it): it dies before it reads the backup's
+    acknowledgement. Node 2's WriteRequest for page 0 (copies at nodes 0 and 2) arrived
+    while the primary lingers in that step: it dies with the request unprocessed. Landed as
+    in read_inbox. Evidence afterwards: the backup sent node 2's Invalidate."""
     t0 = time.monotonic()
     s.start(0, 2, "write")
     wait_until(lambda: busy(s.run, PRIMARY), 5, "the primary to linger after node 0's write")
@@ -401,7 +401,6 @@ def write_inbox(s: Step) -> dict[int, str]:
     wait_until(lambda: s.sent("node2", "WriteRequest"), 5, "node 2's WriteRequest")
     s.landed(t0, s.kill(), "node 0's write started")
     s.results()
-    assert s.sent(BACKUP, "WriteForward", page=2, to=2, requester=0)
     assert s.sent(BACKUP, "Invalidate", to=0, requester=2)
     return {0: s.written(2, 0), 2: s.written(0, 2)}
 
@@ -417,9 +416,11 @@ def write_invalidating(s: Step) -> dict[int, str]:
 
 def write_replicated(s: Step) -> dict[int, str]:
     """The primary has taken node 0's InvalidateConfirmation (the last one: the page may
-    move), replicated that step, and holds its WriteForward when it dies. Landed: the primary
-    stopped answering less than D after a trace poll that did not yet show node 0's
-    confirmation. Evidence afterwards: the WriteForward to the owner came from the backup."""
+    move), replicated that step and sent its WriteForward with it, and dies lingering in
+    that step, the backup's acknowledgement unread. Landed: the primary stopped answering
+    less than D after a trace poll that did not yet show node 0's confirmation. Whether the
+    owner's WritePage reached node 2 before the backup's Recover is not controlled; either
+    way the write lands once."""
     s.start(2, 0, "write")
     last_absent = [time.monotonic()]
 
@@ -433,7 +434,6 @@ def write_replicated(s: Step) -> dict[int, str]:
     wait_until(lambda: busy(s.run, PRIMARY), 5, "the primary to linger after the step")
     s.landed(last_absent[0], s.kill(), "the last poll without the confirmation")
     s.results()
-    assert s.sent(BACKUP, "WriteForward", to=1, requester=2)
     return {0: s.written(2, 0)}
 
 

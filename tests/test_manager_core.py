@@ -382,28 +382,49 @@ def test_stuck_operation_is_redriven():
     assert sent(m) == [("WriteForward", 1, 1, 2, 10)]
 
 
-# -- replication before acting --------------------------------------------------------------------
+# -- what waits for the backup (docs/PROTOCOL.md section 4.1) -------------------------------
 
-def test_messages_are_held_until_the_backup_has_the_change():
-    m = passive()
+def watching_with_backup() -> Manager:
+    """The primary, serving nodes 0-2 (incarnation 1) with its backup (pid 4) as a replica,
+    node liveness on. The step that admitted the nodes waited for the backup."""
+    m = Manager(3, nodes=[0, 1, 2], managers=[3, 4], pages=5, now=0.0, heartbeat_interval=HB,
+                liveness=3, redrive_timeout=2.0, node_liveness=1.5)
     m.tick(0.0)
     m.receive(0.1, P.Heartbeat(role="passive", seq=0, boot=7, sender=4, epoch=0))
-    m.tick(0.2)                        # the backup is heard and passive: nobody serves
-    assert m.role == "recovering"
+    m.tick(0.2)
     for n in range(3):
-        m.receive(0.3, P.TableReport(pages=initial_reports(3, 5, n), sender=n, epoch=m.epoch))
+        m.receive(0.3, P.TableReport(pages=initial_reports(3, 5, n), inc=1, sender=n,
+                                     epoch=m.epoch))
     assert m.role == "active"
-    to_backup = [x for d, x, _ in m.drain() if d == 4]
-    assert [P.type_name(x) for x in to_backup] == ["Snapshot", "Replicate"]
-    m.receive(0.4, P.ReplicateAck(seq=to_backup[-1].seq, sender=4, epoch=m.epoch))
-    m.drain()
+    out = [(d, P.type_name(x)) for d, x, _ in m.drain() if d == 4 or P.type_name(x) == "Admit"]
+    assert out == [(4, "Snapshot"), (4, "Replicate")]         # the Admits wait
+    m.receive(0.4, P.ReplicateAck(seq=m.seq, sender=4, epoch=m.epoch))
+    assert [(d, P.type_name(x)) for d, x, _ in m.drain()] == [(n, "Admit") for n in range(3)]
+    return m
+
+
+def test_an_ivy_step_goes_out_with_its_replicate():
+    m = watching_with_backup()
     m.receive(0.5, P.ReadRequest(page=1, requester=2, rid=10, sender=2, epoch=m.epoch))
     out = [(d, x) for d, x, _ in m.drain() if d != P.HEARTBEAT]
-    assert [(d, P.type_name(x)) for d, x in out] == [(4, "Replicate")]   # forward held
+    assert [(d, P.type_name(x)) for d, x in out] == [(4, "Replicate"), (1, "ReadForward")]
     rep = out[0][1]
     assert [r.page for r in rep.changes] == [1] and rep.changes[0].op.requester == 2
-    m.receive(0.6, P.ReplicateAck(seq=rep.seq, sender=4, epoch=m.epoch))
-    assert sent(m) == [("ReadForward", 1, 1, 2, 10)]
+
+
+def test_a_membership_step_and_the_steps_after_it_wait_for_the_backup():
+    m = watching_with_backup()
+    # node 0 restarted: its old incarnation is declared dead, the new one admitted
+    m.receive(0.5, P.NodeBeat(inc=2, member=False, t=0.5, sender=0, epoch=m.epoch))
+    first = m.seq
+    assert [(d, P.type_name(x)) for d, x, _ in m.drain()] == [(4, "Replicate")]
+    m.receive(0.6, P.ReadRequest(page=1, requester=2, rid=10, sender=2, epoch=m.epoch))
+    assert [(d, P.type_name(x)) for d, x, _ in m.drain()] == [(4, "Replicate")]   # behind it
+    m.receive(0.7, P.ReplicateAck(seq=first, sender=4, epoch=m.epoch))
+    assert [(d, P.type_name(x)) for d, x, _ in m.drain()] == [(0, "Fenced"), (0, "Admit")]
+    m.receive(0.8, P.ReplicateAck(seq=m.seq, sender=4, epoch=m.epoch))
+    assert [(d, P.type_name(x)) for d, x, _ in m.drain()] == [(1, "ReadForward")]
+    assert not m.held and m.holding == 0
 
 
 # -- pages.py on its own ------------------------------------------------------------------

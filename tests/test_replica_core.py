@@ -97,6 +97,24 @@ def test_node_messages_of_an_older_epoch_change_nothing():
     assert 0 not in holder.pages          # untouched: zeros at (0, 0), as laid out
 
 
+def test_a_sync_waits_while_a_new_term_has_not_served():
+    """Found by `ivy sim` seed 5866 (kind mix): a node paused through its own death took a
+    late page after waking, staged a write, accepted the new term's Recover and re-sent its
+    Update at the new epoch before its Fenced arrived; a holder took it and the write
+    returned, lost. Between a Recover and the term's first serving message, no Update."""
+    owner = make(0)
+    owner.start(0.0, 1, "write", 0, b"w")
+    assert len(sent(owner, P.Update)) == 1               # epoch 0: served as far as it knows
+    owner.receive(0.1, P.Recover(boot=1, sender=3, epoch=6))
+    owner.drain()
+    owner.tick(1.0)                                       # past retry_timeout
+    assert sent(owner, P.Update) == []
+    owner.receive(1.1, P.Confirmed(acks=[], sender=3, epoch=6))   # the term serves
+    owner.tick(1.7)
+    [(dest, upd, _)] = sent(owner, P.Update)
+    assert dest == 1 and upd.epoch == 6
+
+
 def test_a_fenced_node_reports_a_syncing_write_as_possibly_applied():
     owner = make(0)
     owner.lease = None                            # (unit test: fenced by its manager)

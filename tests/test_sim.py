@@ -61,8 +61,8 @@ def test_faults_really_happen():
     results = [run_seed(s, kind, verbose=True) for kind in ("crash", "double_crash", "pause")
                for s in range(10)]
     assert sum(r.failovers for r in results) >= 10
-    lost = run_seed(0, "reset", verbose=True, full_trace=True).report
-    assert "lost: reset" in lost
+    assert any("lost: reset" in run_seed(s, "reset", verbose=True, full_trace=True).report
+               for s in range(5))
 
 
 # -- regressions: protocol bugs the simulator found -------------------------------------------

@@ -4,9 +4,10 @@ time; messages to send come out. No socket, clock or thread: the daemon and the 
 drive this same code.
 
 Rules it keeps (docs/PROTOCOL.md sections 4 and 5):
-- Replicate before acting: every step that changes page records ships the changed records to
-  the live backups with a sequence number; the step's messages are held until every backup
-  has acknowledged it.
+- Replicate what the nodes cannot tell: every step that changes page records ships the
+  changed records to the live backups with a sequence number; a step that changed membership
+  has its messages held until every backup has acknowledged it (the others go out at once:
+  a new term rebuilds page records from the nodes' reports).
 - A backup serves only after the earlier managers went silent for `liveness` heartbeats AND a
   node asked it (the node's request is the vote). The primary also starts serving by itself
   when no other manager is serving.
@@ -70,6 +71,7 @@ class Manager(Members, Replication, Holders):
         self.replicas: dict[int, int] = {}    # backup -> highest seq it acknowledged
         self.held: deque[tuple[int, list]] = deque()
         self.held_since = 0.0
+        self.holding = 0          # held steps that have messages
         self.reports: dict[int, tuple[Report, int, bool]] = {}   # node -> (pages, inc, member)
         self.behind: dict[int, int] = {}     # reporter -> the epoch it was at
         self.newest_served = 0               # the newest term a reporter heard serving
@@ -126,6 +128,7 @@ class Manager(Members, Replication, Holders):
         self.epoch = self.max_epoch = (self.max_epoch // m + 1) * m + self.index
         self.replicas.clear()
         self.held.clear()
+        self.holding = 0
         self.reports, self.behind, self.newest_served = {}, {}, 0
         self.recover_sent = self.round_began = self._now
         self.round_wanted = False
@@ -175,6 +178,7 @@ class Manager(Members, Replication, Holders):
         self.confirmed.clear()
         self.replicas.clear()
         self.held.clear()
+        self.holding = 0
         self.reports = {}
 
     def _hand_back(self) -> None:

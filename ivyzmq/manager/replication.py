@@ -1,7 +1,7 @@
 """The serving manager's replication (docs/PROTOCOL.md section 4.1): each step's changed
-page (and node) records go to the backups with a sequence number, and the step's messages
-are held until every backup has acknowledged them; a backup that is new or behind gets a
-snapshot. `Manager` (manager/core.py) inherits these methods."""
+page (and node) records go to the backups with a sequence number. A step's messages go out
+at once, but those of a step that changed membership (and of every step after it) are held
+until every backup has acknowledged it; a backup that is new or behind gets a snapshot. `Manager` (manager/core.py) inherits these methods."""
 from __future__ import annotations
 
 import msgspec
@@ -25,26 +25,30 @@ class Replication:
     """Replication methods of a `Manager` (see the module docstring)."""
 
     def _finish(self) -> None:
-        """End of a step: replicate what changed, hold the step's messages until acknowledged."""
+        """End of a step: replicate what changed. The step's messages go out at once, unless
+        the step changed membership or a held step is ahead of them: those wait until every
+        backup has acknowledged (docs/PROTOCOL.md section 4.1)."""
         step, self._step = self._step, []
-        if (self._dirty or self._members_dirty) and self.role == "active":
+        replicated = (self._dirty or self._members_dirty) and self.role == "active"
+        members = self._members_msg() if replicated and self._members_dirty else None
+        if replicated:
             self.seq += 1
-            members = self._members_msg() if self._members_dirty else None
             for q in self.replicas:
                 changes = [clone(self.table[p]) for p in sorted(self._dirty)]
                 self._direct(q, P.Replicate(seq=self.seq, changes=changes, members=members))
         self._dirty.clear()
         self._members_dirty = False
-        if step:
-            if self.replicas and self.role == "active" and \
-                    "replicate_after_act" not in self.bugs:
-                if not self.held:
-                    self.held_since = self._now
-                self.held.append((self.seq, step))
-                if len(self.held) > HELD_LIMIT:
-                    self._drop_laggards()
-            else:
-                self.out.extend((d, m, None) for d, m in step)
+        held = self.replicas and self.role == "active"
+        if not held or "replicate_after_act" in self.bugs or not (members is not None or self.holding):
+            self.out.extend((d, m, None) for d, m in step)
+            step = []
+        if held and (step or replicated):
+            if not self.held:
+                self.held_since = self._now
+            self.holding += bool(step)
+            self.held.append((self.seq, step))    # an empty step: for the laggard check
+            if len(self.held) > HELD_LIMIT:
+                self._drop_laggards()
         self._release()
 
     def _drop_laggards(self) -> None:
@@ -77,6 +81,7 @@ class Replication:
         while self.held and self.held[0][0] <= upto:
             _, step = self.held.popleft()
             self.out.extend((d, m, None) for d, m in step)
+            self.holding -= bool(step)
             self.held_since = self._now
 
     def _snapshot_to(self, q: int) -> None:

@@ -40,9 +40,13 @@ class Replicas:
             self._synced(now, page)
 
     def _push(self, now: float, page: int, to: list[int]) -> None:
+        """Send the staged contents to holders `to`. Not between accepting a Recover and
+        hearing that term's manager serve: this may be an incarnation the term holds dead,
+        its Fenced on the way, and a holder at the new epoch would take its stale write.
+        The re-send timer pushes once the term serves."""
         st = self.pages[page]
         data = st.staged if st.staged is not None else self.data[page]
-        for h in to:
+        for h in to if self.served_epoch >= self.epoch else ():
             self._send(h, P.Update(page=page, version=st.version), data)
         if st.unacked:
             self.syncing[page] = now
