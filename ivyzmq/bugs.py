@@ -17,8 +17,8 @@ _DESCRIPTIONS: dict[str, str] = {
     "accept_old_epoch": "nodes obey messages from a manager of an older epoch",
     "trust_replica": "a new active manager serves its replicated table without asking the "
                      "nodes (with replicate_after_act this loses writes)",
-    "replicate_after_act": "the active manager sends a step's messages before its backups "
-                           "have it",
+    "replicate_after_act": "the active manager sends a membership step's messages before "
+                           "its backups have it (a page step's go out at once anyway)",
     "no_dedupe": "the manager runs a retried request again",
     "forward_each_confirmation": "one WriteForward per InvalidateConfirmation (a classic trap)",
     "no_lease": "a node answers local hits without a lease (a node declared dead while it "

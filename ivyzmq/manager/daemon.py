@@ -48,7 +48,7 @@ class ManagerDaemon(Daemon):
             self.transport.send(dest, msg)
         if changed and self.step_delay and self.core.serving:
             # The homework's demo knob: after each state change (replicated, its messages
-            # maybe still held for the backups' acknowledgement) read nothing for a while,
+            # sent or, for a membership step, held for the backups) read nothing for a while,
             # so that a kill can land in the middle of a request. Heartbeats go on.
             self.hold_until = time.monotonic() + self.step_delay
             self.core.hold(self.hold_until)
