@@ -407,8 +407,8 @@ def test_an_ivy_step_goes_out_with_its_replicate():
     m = watching_with_backup()
     m.receive(0.5, P.ReadRequest(page=1, requester=2, rid=10, sender=2, epoch=m.epoch))
     out = [(d, x) for d, x, _ in m.drain() if d != P.HEARTBEAT]
-    assert [(d, P.type_name(x)) for d, x in out] == [(4, "Replicate"), (1, "ReadForward")]
-    rep = out[0][1]
+    assert [(d, P.type_name(x)) for d, x in out] == [(1, "ReadForward"), (4, "Replicate")]
+    rep = out[1][1]
     assert [r.page for r in rep.changes] == [1] and rep.changes[0].op.requester == 2
 
 

@@ -170,3 +170,32 @@ def test_a_promotion_numbers_above_every_replica_version():
                5: P.PageReport(0, False, "Nil", 5, 0, replica=(12, 10))}
     pages.reconcile(rec, reports, 1, [1, 5])
     assert rec.owner == 5 and rec.opseq > 12 and rec.holders == [1]
+
+
+def reports_was(node: Node) -> list[int]:
+    return [m.was for _, m, _ in sent(node, P.TableReport)]
+
+
+def test_a_node_that_slept_through_a_round_reports_the_epoch_it_slept_at():
+    """Found by `ivy sim` seeds 1710 and 19395 (kind mix): a node paused through a whole
+    round woke to that round's Recover, took its epoch, and so told the next round, after
+    every manager that held it dead had restarted, that it had been at the newest served
+    epoch: its stale copies were taken as real (docs/PROTOCOL.md 6.1)."""
+    def node() -> Node:
+        nd = Node(0, n_nodes=3, managers=MANAGERS, pages=5, page_size=SIZE, rid_base=1000,
+                  replicas=1, lease=1.0)
+        nd.receive(0.0, P.Recover(boot=1, sender=3, epoch=3))
+        nd.receive(0.1, P.Confirmed(acks=[], sender=3, epoch=3))      # epoch 3 serves
+        nd.drain()
+        return nd
+    slept, awake = node(), node()
+    for i in range(1, 50):        # awake: a step every 0.1 s
+        awake.tick(0.1 * i)
+        awake.drain()
+    for nd in (slept, awake):     # slept: no step from 0.1 to 5.0, longer than its lease
+        nd.receive(5.0, P.Recover(boot=2, sender=4, epoch=6))
+        nd.receive(5.1, P.Recover(boot=3, sender=3, epoch=9))
+    assert reports_was(slept) == [3, 3] and reports_was(awake) == [3, 6]
+    slept.receive(5.2, P.Confirmed(acks=[], sender=3, epoch=9))        # epoch 9 serves
+    slept.receive(5.3, P.Recover(boot=4, sender=4, epoch=10))
+    assert reports_was(slept) == [9]

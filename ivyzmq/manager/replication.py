@@ -31,6 +31,11 @@ class Replication:
         step, self._step = self._step, []
         replicated = (self._dirty or self._members_dirty) and self.role == "active"
         members = self._members_msg() if replicated and self._members_dirty else None
+        held = self.replicas and self.role == "active"
+        if not held or "replicate_after_act" in self.bugs or \
+                not (members is not None or self.holding):
+            self.out.extend((d, m, None) for d, m in step)     # before the Replicate: the
+            step = []                                          # forward is what is waited on
         if replicated:
             self.seq += 1
             for q in self.replicas:
@@ -38,10 +43,6 @@ class Replication:
                 self._direct(q, P.Replicate(seq=self.seq, changes=changes, members=members))
         self._dirty.clear()
         self._members_dirty = False
-        held = self.replicas and self.role == "active"
-        if not held or "replicate_after_act" in self.bugs or not (members is not None or self.holding):
-            self.out.extend((d, m, None) for d, m in step)
-            step = []
         if held and (step or replicated):
             if not self.held:
                 self.held_since = self._now

@@ -165,6 +165,7 @@ class Node(Membership, Replicas):
     # -- messages ----------------------------------------------------------------------------
 
     def receive(self, now: float, msg: P.Msg, payload: bytes | None = None) -> None:
+        self._notice_sleep(now)
         from_manager = msg.sender in self.managers
         handlers = self._from_manager if from_manager else self._from_node
         handler = handlers.get(type(msg))
@@ -193,6 +194,7 @@ class Node(Membership, Replicas):
             self.epoch = msg.epoch
             if not isinstance(msg, (P.NotActive, P.Ack)):   # only a serving manager's
                 self.served_epoch = max(self.served_epoch, msg.epoch)
+                self.slept_at = None
             if not isinstance(msg, P.NotActive):
                 # Only the serving manager sends anything else: follow it (it may be one
                 # we left for silence that was only slow).
@@ -326,7 +328,7 @@ class Node(Membership, Replicas):
         which epoch we are at, so it can pick a newer one."""
         if msg.epoch > self.epoch or (msg.epoch, msg.boot) == (self.epoch, self.recover_boot):
             if msg.epoch > self.epoch:
-                self.was_epoch = self.epoch
+                self.was_epoch = self.epoch if self.slept_at is None else self.slept_at
             self.epoch, self.recover_boot = msg.epoch, msg.boot
             self.manager, self.suspect, self.last_heard = msg.sender, None, now
             self._send(msg.sender, P.TableReport(pages=self.report(), inc=self.inc,
@@ -369,6 +371,7 @@ class Node(Membership, Replicas):
     def tick(self, now: float) -> None:
         """Beat; re-send what the manager has not answered; move along the list if it went
         silent."""
+        self._notice_sleep(now)
         self._beats(now)
         self._resend_updates(now)
         if not self.outstanding:

@@ -45,6 +45,19 @@ class Membership:
         self.beat_interval = beat_interval
         self.last_beat = -1e9
         self.want_lease = False         # a local hit waits for a beat to be answered
+        self.awake_at = None            # this core's last step (a longer gap: it slept)
+        self.slept_at: int | None = None   # the epoch it slept at, until a term serves
+
+    def _notice_sleep(self, now: float) -> None:
+        """A gap longer than the lease between two steps (paused, or starved): the Recovers
+        in the inbox may come from a round that finished without this node, which declared
+        it dead. Until it hears a term serve, it reports the epoch it slept at as the one it
+        was at (P.TableReport.was), so that a later round still tells it from a member
+        even if every manager that held it dead has died since (docs/PROTOCOL.md 6.1)."""
+        if self.lease is not None and self.awake_at is not None and \
+                now - self.awake_at > self.lease and self.slept_at is None:
+            self.slept_at = self.epoch
+        self.awake_at = now
 
     def may_hit(self, now: float) -> bool:
         """May this node answer a local read or write without a manager right now?"""
