@@ -32,6 +32,8 @@ TRACE_LIMIT = 200_000
 INBOX_HWM = 10_000          # messages queued per connection before its sender must wait
 OUTBOX_HWM = 100_000        # messages queued for one destination before we drop
 BAD_LOGGED = 20             # bad frames logged per connection; the rest are only counted
+# Plain ints for the receive path: pyzmq's enum members cost a microsecond an operation.
+_EVENTS, _POLLIN, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK)
 
 
 def max_frame(cluster: Cluster) -> int:
@@ -179,8 +181,8 @@ class Transport:
         """What is queued on a socket that poll found readable. Asking EVENTS is cheaper
         than the zmq.Again a receive on an empty socket raises."""
         for _ in range(limit):
-            yield sock.recv_multipart(zmq.NOBLOCK, copy=copy)
-            if not sock.get(zmq.EVENTS) & zmq.POLLIN:
+            yield sock.recv_multipart(_NOBLOCK, copy=copy)
+            if not sock.get(_EVENTS) & _POLLIN:
                 return
 
     def _admit(self, user: str | None, msg: P.Msg, peer) -> bool:

@@ -13,7 +13,7 @@ from ivyzmq.daemon import Daemon, daemon_args, load_or_exit, serve
 from ivyzmq.manager.core import Manager
 
 
-PAUSE_GAP = 0.25      # the loop ticks every 20 ms: ticks this far apart mean a pause (SIGSTOP)
+PAUSE_GAP = 0.25      # the loop ticks every 50 ms at most: ticks this far apart mean a pause
 
 
 class ManagerDaemon(Daemon):
