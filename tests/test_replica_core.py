@@ -199,3 +199,17 @@ def test_a_node_that_slept_through_a_round_reports_the_epoch_it_slept_at():
     slept.receive(5.2, P.Confirmed(acks=[], sender=3, epoch=9))        # epoch 9 serves
     slept.receive(5.3, P.Recover(boot=4, sender=4, epoch=10))
     assert reports_was(slept) == [9]
+
+
+def test_was_is_the_epoch_before_the_term_whichever_of_its_messages_came_first():
+    """Found by `ivy sim --kind mix` seed 30290: a connection reset lost a round's first
+    Recover; the recovering manager's Ack to a re-sent request came first and moved the
+    node's epoch, so the re-sent Recover was a repeat and the report said `was` 0: the
+    round declared two live owners dead and their pages were lost."""
+    nd = make(0)
+    nd.receive(0.0, P.Recover(boot=7, sender=3, epoch=2))
+    nd.receive(0.1, P.Confirmed(acks=[], sender=3, epoch=2))
+    nd.drain()
+    nd.receive(1.0, P.Ack(page=0, rid=5, sender=3, epoch=4))        # overtakes its Recover
+    nd.receive(1.1, P.Recover(boot=7, sender=3, epoch=4))
+    assert reports_was(nd) == [2]

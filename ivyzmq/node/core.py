@@ -191,7 +191,7 @@ class Node(Membership, Replicas):
                 logger.debug("node {} drops {} of old epoch {} < {}", self.pid,
                              P.type_name(msg), msg.epoch, self.epoch)
                 return
-            self.epoch = msg.epoch
+            self._take_epoch(msg.epoch)
             if not isinstance(msg, (P.NotActive, P.Ack)):   # only a serving manager's
                 self.served_epoch = max(self.served_epoch, msg.epoch)
                 self.slept_at = None
@@ -322,14 +322,21 @@ class Node(Membership, Replicas):
             # stale view cannot make the node spin.
             self._switch(now, target, resend_at=now + self.retry_timeout / 4)
 
+    def _take_epoch(self, epoch: int) -> None:
+        """Follow a newer term, remembering the epoch this node was at before it (what a
+        TableReport says as `was`, whichever message of the term came first: an `Ack` of
+        the recovering manager may overtake its `Recover`)."""
+        if epoch > self.epoch:
+            self.was_epoch = self.epoch if self.slept_at is None else self.slept_at
+            self.epoch = epoch
+
     def _on_recover(self, now, msg: P.Recover, _payload) -> None:
         """Accept a newer epoch, or a repeat of the Recover we accepted; tell any other
         manager (an older one, or a restarted one that picked an epoch it used before)
         which epoch we are at, so it can pick a newer one."""
         if msg.epoch > self.epoch or (msg.epoch, msg.boot) == (self.epoch, self.recover_boot):
-            if msg.epoch > self.epoch:
-                self.was_epoch = self.epoch if self.slept_at is None else self.slept_at
-            self.epoch, self.recover_boot = msg.epoch, msg.boot
+            self._take_epoch(msg.epoch)
+            self.recover_boot = msg.boot
             self.manager, self.suspect, self.last_heard = msg.sender, None, now
             self._send(msg.sender, P.TableReport(pages=self.report(), inc=self.inc,
                                                  member=self.member, was=self.was_epoch,
