@@ -1,7 +1,8 @@
 """The serving manager's replication (docs/PROTOCOL.md section 4.1): each step's changed
 page (and node) records go to the backups with a sequence number. A step's messages go out
 at once, but those of a step that changed membership (and of every step after it) are held
-until every backup has acknowledged it; a backup that is new or behind gets a snapshot. `Manager` (manager/core.py) inherits these methods."""
+until every backup has acknowledged it; a backup that is new or behind gets a snapshot.
+`Manager` (manager/core.py) inherits these methods."""
 from __future__ import annotations
 
 import msgspec
