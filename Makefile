@@ -9,7 +9,7 @@ DURATION ?= 60
 OPS      ?= 100
 FRAMES   ?= 200000
 
-.PHONY: sysdeps plotdeps all venv run r w test sim chaos fuzz bench experiments clean help
+.PHONY: sysdeps plotdeps all venv run r w test sim chaos fuzz bench bench-scale bench-cli experiments clean help
 
 all: help
 
@@ -21,6 +21,8 @@ help:
 	@echo "make chaos        real-process chaos run, DURATION=$(DURATION) s"
 	@echo "make fuzz         FRAMES=$(FRAMES) random and mutated frames at a running cluster under a workload"
 	@echo "make bench        latency and throughput table beside a raw pyzmq baseline (CDF=file.png: latency CDFs too)"
+	@echo "make bench-scale  memory, start-up, read fault and failover at 100 to 1M pages, 10 and 40 nodes"
+	@echo "make bench-cli    wall time of the short ivy commands"
 	@echo "make experiments  the fault-tolerance experiments (a)-(d)"
 
 $(STAMP): setup.cfg pyproject.toml
@@ -61,6 +63,12 @@ fuzz: venv
 
 bench: venv plotdeps
 	$(BIN)/python bench/bench.py $(if $(CDF),--cdf $(CDF))
+
+bench-scale: venv
+	$(BIN)/python bench/scale.py
+
+bench-cli: venv
+	$(BIN)/python bench/cli_speed.py
 
 experiments: venv
 	for x in a b c d e; do $(IVY) experiment $$x -c config/ten.yaml || exit 1; done
