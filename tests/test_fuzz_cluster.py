@@ -15,6 +15,8 @@ from ivyzmq.harness.agreement import problems
 from ivyzmq.harness.garbage import Garbage
 from ivyzmq.harness.ops import Clients
 
+from conftest import wait_until
+
 FRAMES = int(os.environ.get("IVY_FUZZ_FRAMES", "10000"))
 WORKLOAD_PAGES = 3          # pages 0..2: the workload's; 3..5: the fuzzer's
 
@@ -64,13 +66,20 @@ def test_a_fuzzed_cluster_keeps_serving_and_stays_linearizable(clusters):
     assert counts["ok"] >= 50 and counts["failed"] == counts["unknown"] == 0, counts
     verdict = res.verdict()
     assert verdict.ok is True, verdict
-    statuses = dict(run.status())
-    assert all(r is not None for r in statuses.values()), statuses
     assert set(run.procs.running()) == set(c.daemon_names())
-    serving = next(r for r in statuses.values() if r.kind == "manager" and r.serving)
-    nodes = {int(n.removeprefix("node")): r.pages for n, r in statuses.items()
-             if r.kind == "node"}
-    assert problems(serving.records, nodes) == []
+    # The fuzzer's own valid requests (pages 3-5) may still be on their way: the tables
+    # must come to agree, not agree at the first look.
+    last: list = []
+
+    def agreed():
+        statuses = dict(run.status())
+        assert all(r is not None for r in statuses.values()), statuses
+        serving = next(r for r in statuses.values() if r.kind == "manager" and r.serving)
+        nodes = {int(n.removeprefix("node")): r.pages for n, r in statuses.items()
+                 if r.kind == "node"}
+        last[:] = problems(serving.records, nodes)
+        return statuses if not last else None
+    statuses = wait_until(agreed, 10, what=lambda: f"the tables to agree: {last}")
     assert all(r.epoch < 1000 for r in statuses.values())
     refused = sum(run.path.joinpath(f"{n}.log").read_text().count("refused ")
                   for n in c.daemon_names())

@@ -427,6 +427,23 @@ def test_a_membership_step_and_the_steps_after_it_wait_for_the_backup():
     assert not m.held and m.holding == 0
 
 
+def test_a_death_reaches_the_backup_before_the_term_it_starts():
+    """The step that declares a node dead also starts a new term, which clears the
+    replicas: its Replicate must leave first, or a backup taking over right after (with no
+    peer left, so unable to declare the node dead itself) waits for it for ever."""
+    m = watching_with_backup()
+    epoch = m.epoch
+    for t in (0.6, 1.2, 1.8):                       # nodes 1 and 2 beat, node 0 is silent
+        for n in (1, 2):
+            m.receive(t, P.NodeBeat(inc=1, member=True, t=t, sender=n, epoch=m.epoch))
+        m.receive(t, P.Heartbeat(role="passive", seq=m.seq, boot=7, sender=4, epoch=m.epoch))
+        m.tick(t)
+    out = [(d, x) for d, x, _ in m.drain() if d == 4 and isinstance(x, P.Replicate)]
+    assert m.role != "active" or m.epoch > epoch
+    [rep] = [x for _, x in out if x.members and x.members[0].dead]
+    assert rep.epoch == epoch
+
+
 # -- pages.py on its own ------------------------------------------------------------------
 
 def test_pages_request_start_and_confirm_directly():

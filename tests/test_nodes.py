@@ -40,6 +40,16 @@ def dead_at(run, node: int) -> bool:
     return bool(reply) and node in reply.dead
 
 
+def backup_knows_dead(run, node: int) -> bool:
+    """The backup holds `node` dead at the serving manager's epoch. Until then a kill of
+    the primary leaves a backup that may not declare the node dead alone (it hears no
+    peer) and whose records may be older than the term the nodes follow: it would wait
+    for the dead node (docs/PROTOCOL.md 6.1)."""
+    serving = run.admin.query("primary", P.StatusQuery(rows=False))
+    backup = run.admin.query("backup", P.StatusQuery(rows=False))
+    return bool(serving and backup) and node in backup.dead and backup.epoch == serving.epoch
+
+
 def agreed(run) -> str | list[str]:
     replies = dict(run.status())
     return agreement.from_replies(replies, [m.name for m in run.cluster.managers],
@@ -93,6 +103,7 @@ def test_failover_with_a_dead_node_and_restart(cluster):
     run, values = cluster
     assert run.procs.kill("node3")
     wait_until(lambda: dead_at(run, 3), 10, "node 3 declared dead")
+    wait_until(lambda: backup_knows_dead(run, 3), 10, "the backup to hold node 3 dead")
     assert run.procs.kill("primary")
     t0 = time.monotonic()
     with connect(run.cluster, 0) as mem:

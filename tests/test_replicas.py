@@ -9,7 +9,7 @@ import time
 
 from conftest import ivy, wait_until
 from ivyzmq.client import connect
-from test_nodes import FAST, agreed, dead_at, pad
+from test_nodes import FAST, agreed, backup_knows_dead, dead_at, pad
 
 NODES, PAGES = 5, 10
 
@@ -42,6 +42,7 @@ def test_no_acknowledged_write_lost_when_a_node_and_the_primary_die(clusters):
     status = ivy(run, "status")
     assert "dead: node1" in status.stdout and "lost(" not in status.stdout
     print(f"\nevery page read back after node 1 died: {took * 1000:.0f} ms")
+    wait_until(lambda: backup_knows_dead(run, 1), 10, "the backup to hold node 1 dead")
     assert run.procs.kill("primary")
     t0 = time.monotonic()
     values.update(write_all(run, b"backup", via=3))

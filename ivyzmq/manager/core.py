@@ -4,10 +4,8 @@ time; messages to send come out. No socket, clock or thread: the daemon and the 
 drive this same code.
 
 Rules it keeps (docs/PROTOCOL.md sections 4 and 5):
-- Replicate what the nodes cannot tell: every step that changes page records ships the
-  changed records to the live backups with a sequence number; a step that changed membership
-  has its messages held until every backup has acknowledged it (the others go out at once:
-  a new term rebuilds page records from the nodes' reports).
+- Replicate: every step that changes records ships them to the live backups with a
+  sequence number; only a membership step's messages wait for their acknowledgement.
 - A backup serves only after the earlier managers went silent for `liveness` heartbeats AND a
   node asked it (the node's request is the vote). The primary also starts serving by itself
   when no other manager is serving.
@@ -125,6 +123,7 @@ class Manager(Members, Replication, Holders):
         self.recovery_from = self.max_epoch
         self._fetch_records()
         m = len(self.managers)
+        self._ship_pending()    # what ends the term (a death, say) reaches the backups
         self.epoch = self.max_epoch = (self.max_epoch // m + 1) * m + self.index
         self.replicas.clear()
         self.held.clear()

@@ -31,17 +31,13 @@ class Replication:
         backup has acknowledged (docs/PROTOCOL.md section 4.1)."""
         step, self._step = self._step, []
         replicated = (self._dirty or self._members_dirty) and self.role == "active"
-        members = self._members_msg() if replicated and self._members_dirty else None
+        membership = replicated and self._members_dirty
         held = self.replicas and self.role == "active"
-        if not held or "replicate_after_act" in self.bugs or \
-                not (members is not None or self.holding):
+        if not held or "replicate_after_act" in self.bugs or not (membership or self.holding):
             self.out.extend((d, m, None) for d, m in step)     # before the Replicate: the
             step = []                                          # forward is what is waited on
         if replicated:
-            self.seq += 1
-            for q in self.replicas:
-                changes = [clone(self.table[p]) for p in sorted(self._dirty)]
-                self._direct(q, P.Replicate(seq=self.seq, changes=changes, members=members))
+            self._ship()
         self._dirty.clear()
         self._members_dirty = False
         if held and (step or replicated):
@@ -52,6 +48,23 @@ class Replication:
             if len(self.held) > HELD_LIMIT:
                 self._drop_laggards()
         self._release()
+
+    def _ship_pending(self) -> None:
+        if self.replicas and (self._dirty or self._members_dirty):
+            self._ship()
+
+    def _ship(self) -> None:
+        """Send the replicas what this step changed, under the next seq. Also when the step
+        ends the term (a node declared dead starts a new one): the backups must hold the
+        death before anything else, or a backup that takes over with no peer left would
+        wait for the dead node for ever (it may not declare one dead alone)."""
+        self.seq += 1
+        members = self._members_msg() if self._members_dirty else None
+        for q in self.replicas:
+            changes = [clone(self.table[p]) for p in sorted(self._dirty)]
+            self._direct(q, P.Replicate(seq=self.seq, changes=changes, members=members))
+        self._dirty.clear()
+        self._members_dirty = False
 
     def _drop_laggards(self) -> None:
         """A replica that beats but has not acknowledged HELD_LIMIT steps (snapshots
