@@ -37,8 +37,8 @@ def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),
     if own_addresses:
         mgr = [(f"127.0.0.{2 + i}", 5000, 5001) for i in range(m)]
         nds = [(f"127.0.0.{10 + i}", 5000) for i in range(nodes)]
-    else:
-        ports = free_ports(2 * m + nodes)
+    else:       # every port in one call: two calls may hand out the same port twice
+        ports = free_ports(2 * m + nodes + (m + nodes if metrics else 0))
         mgr = [("127.0.0.1", ports[2 * i], ports[2 * i + 1]) for i in range(m)]
         nds = [("127.0.0.1", ports[2 * m + i]) for i in range(nodes)]
     timing_values = msgspec.structs.asdict(C.TIMING_PRESETS[timing]) | overrides
@@ -53,8 +53,8 @@ def cluster_dict(nodes: int = 3, pages: int = 5, managers=("primary", "backup"),
     if metrics:
         specs = data["managers"] + data["nodes"]
         hosts = [h for h, *_ in mgr] + [h for h, _ in nds]
-        ports = [9100] * len(specs) if own_addresses else free_ports(len(specs))
-        for spec, host, port in zip(specs, hosts, ports):
+        extra = [9100] * len(specs) if own_addresses else ports[2 * m + nodes:]
+        for spec, host, port in zip(specs, hosts, extra):
             spec["metrics"] = f"{host}:{port}"
     return data
 
