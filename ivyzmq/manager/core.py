@@ -126,8 +126,7 @@ class Manager(Members, Replication, Holders):
         self._ship_pending()    # what ends the term (a death, say) reaches the backups
         self.epoch = self.max_epoch = (self.max_epoch // m + 1) * m + self.index
         self.replicas.clear()
-        self.held.clear()
-        self.holding = 0
+        self._drop_held()
         self.reports, self.behind, self.newest_served = {}, {}, 0
         self.recover_sent = self.round_began = self._now
         self.round_wanted = False
@@ -176,8 +175,7 @@ class Manager(Members, Replication, Holders):
         self.assigning.clear()
         self.confirmed.clear()
         self.replicas.clear()
-        self.held.clear()
-        self.holding = 0
+        self._drop_held()
         self.reports = {}
 
     def _hand_back(self) -> None:

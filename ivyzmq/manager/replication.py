@@ -50,14 +50,15 @@ class Replication:
         self._release()
 
     def _ship_pending(self) -> None:
+        """What the step that ends the term changed (a node declared dead starts a new
+        one) goes to the backups before the term clears them: else a backup that takes
+        over with no peer left would wait for the dead node for ever (it may not declare
+        one dead alone)."""
         if self.replicas and (self._dirty or self._members_dirty):
             self._ship()
 
     def _ship(self) -> None:
-        """Send the replicas what this step changed, under the next seq. Also when the step
-        ends the term (a node declared dead starts a new one): the backups must hold the
-        death before anything else, or a backup that takes over with no peer left would
-        wait for the dead node for ever (it may not declare one dead alone)."""
+        """Send the replicas what this step changed, under the next seq."""
         self.seq += 1
         members = self._members_msg() if self._members_dirty else None
         for q in self.replicas:
@@ -65,6 +66,11 @@ class Replication:
             self._direct(q, P.Replicate(seq=self.seq, changes=changes, members=members))
         self._dirty.clear()
         self._members_dirty = False
+
+    def _drop_held(self) -> None:
+        """Forget the held steps: they are never sent (a new term recovers from the nodes)."""
+        self.held.clear()
+        self.holding = 0
 
     def _drop_laggards(self) -> None:
         """A replica that beats but has not acknowledged HELD_LIMIT steps (snapshots
